@@ -1,0 +1,141 @@
+"""Command-line parser of the BIDS App (BIDS-Apps positional interface, fMRIPrep-style
+options).  Imports nothing heavy: ``srprep --help`` must be instant."""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+
+from srprep import __version__
+
+from ..methods import DEFAULT_METHOD, METHODS
+from ..naming import clean_label
+
+EXIT_CODES = """\
+exit codes:
+  0  every selected participant was processed
+  1  at least one participant failed (the others were still processed and exported)
+  2  usage error or unusable dataset (nothing was processed)
+"""
+
+
+def _label(prefix: str):
+    def check(value: str) -> str:
+        try:
+            return clean_label(value, prefix)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    check.__name__ = f"{prefix} label"
+    return check
+
+
+def _to_gb(value: str) -> float:
+    """``16G``, ``16000`` (MB), ``1.5T``, ``512M`` -> GB."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)[bB]?\s*", value)
+    if not m:
+        raise argparse.ArgumentTypeError(f"invalid memory amount {value!r} (e.g. 16G, 16000)")
+    number, unit = float(m.group(1)), (m.group(2) or "M").upper()
+    return number * {"K": 1e-6, "M": 1e-3, "G": 1.0, "T": 1e3}[unit]
+
+
+def _positive_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0 < x <= 20:
+        raise argparse.ArgumentTypeError(f"voxel size must be in (0, 20] mm, got {x}")
+    return x
+
+
+class _Resolution(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(values) not in (1, 3):
+            parser.error(f"{option_string} takes 1 (isotropic) or 3 voxel sizes in mm")
+        setattr(namespace, self.dest, values * 3 if len(values) == 1 else values)
+
+
+def _default_nprocs() -> int:
+    for var in ("SLURM_CPUS_PER_TASK", "NSLOTS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    methods = "\n".join(f"  {name:8s} {desc}" for name, (_, _, desc) in METHODS.items())
+    parser = argparse.ArgumentParser(
+        prog="srprep",
+        description="MRI super-resolution and reconstruction BIDS App.",
+        epilog=f"methods:\n{methods}\n\n{EXIT_CODES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("bids_dir", type=Path, help="root of the input BIDS dataset")
+    parser.add_argument("output_dir", type=Path,
+                        help="output folder (a BIDS derivative dataset; may be "
+                             "<bids_dir>/derivatives/<name>, not elsewhere inside bids_dir)")
+    parser.add_argument("analysis_level", choices=["participant"],
+                        help="processing stage (only 'participant')")
+    parser.add_argument("--version", action="version", version=f"srprep {__version__}")
+
+    sel = parser.add_argument_group("selecting data")
+    sel.add_argument("--participant-label", "--participant_label", nargs="+", default=[],
+                     type=_label("sub"), metavar="LABEL",
+                     help="participants to process (with or without 'sub-'); default all")
+    sel.add_argument("--session-label", "--session_label", nargs="+", default=[],
+                     type=_label("ses"), metavar="LABEL",
+                     help="sessions to process (with or without 'ses-'); default all")
+    sel.add_argument("--skip-bids-validation", "--skip_bids_validation", action="store_true",
+                     help="do not validate the input dataset")
+
+    proc = parser.add_argument_group("processing")
+    proc.add_argument("--method", nargs="+", default=[DEFAULT_METHOD], choices=list(METHODS),
+                      metavar="METHOD",
+                      help=f"method(s) to run (default {DEFAULT_METHOD}): {', '.join(METHODS)}")
+    proc.add_argument("--output-resolution", "--vx", nargs="+", type=_positive_float,
+                      action=_Resolution, default=[1.0, 1.0, 1.0], metavar="MM",
+                      help="output voxel size in mm: one value (isotropic) or three")
+
+    perf = parser.add_argument_group("resources")
+    perf.add_argument("--nprocs", "--nthreads", "--n-cpus", "--n_cpus", type=_positive_int,
+                      default=None, help="CPU cores to use in total (default: all available)")
+    perf.add_argument("--omp-nthreads", type=_positive_int, default=None,
+                      help="threads per process (default: min(8, nprocs))")
+    perf.add_argument("--mem", "--mem-mb", "--mem_mb", type=_to_gb, default=0.0,
+                      metavar="AMOUNT", help="memory limit, e.g. 16G or 16000 (MB)")
+    perf.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                      help="device for model inference (auto: CUDA when available)")
+    perf.add_argument("--weights-dir", type=Path, default=None,
+                      help="folder with model weights (default: $SRPREP_WEIGHTS_DIR or the "
+                           "user cache)")
+
+    run = parser.add_argument_group("execution")
+    run.add_argument("-w", "--work-dir", type=Path, default=Path("work"),
+                     help="work folder for intermediate results; reuse it to resume "
+                          "(default ./work)")
+    run.add_argument("--worker", choices=["cf", "debug", "slurm"], default=None,
+                     help="Pydra worker: cf (local processes, default), debug (serial, "
+                          "in-process) or slurm (one sbatch job per step)")
+    run.add_argument("--sbatch-args", default="",
+                     help="extra sbatch arguments for --worker slurm (e.g. '-p short')")
+    run.add_argument("--clean-workdir", action="store_true",
+                     help="delete a participant's cached intermediate results before running")
+    run.add_argument("--debug", action="store_true",
+                     help="verbose logs and the serial in-process debug worker")
+    run.add_argument("-v", "--verbose", action="count", default=0,
+                     help="more log output (repeat for more)")
+    return parser

@@ -1,0 +1,196 @@
+"""``srprep`` entry point: validate -> plan -> per-participant submit -> export -> report."""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from ..query import UsageError
+from .parser import build_parser
+
+log = logging.getLogger("srprep")
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    try:
+        path.relative_to(parent)
+        return True
+    except ValueError:
+        return False
+
+
+def settings_from_args(opts):
+    """Check paths and options; build :class:`Settings`.  Raises :class:`UsageError`."""
+    from ..config import Settings
+
+    bids_dir = opts.bids_dir.expanduser().resolve()
+    if not bids_dir.is_dir():
+        raise UsageError(f"BIDS dataset not found: {opts.bids_dir}")
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise UsageError(f"not a BIDS dataset (no dataset_description.json): {opts.bids_dir}")
+    output_dir = opts.output_dir.expanduser().resolve()
+    if output_dir == bids_dir or (_inside(output_dir, bids_dir)
+                                  and not _inside(output_dir, bids_dir / "derivatives")):
+        raise UsageError(f"output directory {opts.output_dir} is inside the input dataset; use "
+                         f"{bids_dir / 'derivatives' / 'srprep'} or a folder outside it")
+    if _inside(bids_dir, output_dir):
+        raise UsageError(f"output directory {opts.output_dir} contains the input dataset")
+    work_dir = opts.work_dir.expanduser().resolve()
+    if _inside(work_dir, bids_dir) or work_dir == output_dir:
+        raise UsageError(f"work directory {opts.work_dir} must be outside the input dataset "
+                         "and differ from the output directory")
+    nprocs = opts.nprocs or _default_nprocs()
+    omp = opts.omp_nthreads or min(8, nprocs)
+    if omp > nprocs:
+        log.warning("--omp-nthreads %d > --nprocs %d; using %d", omp, nprocs, nprocs)
+        omp = nprocs
+    worker = opts.worker or ("debug" if opts.debug else "cf")
+    weights = opts.weights_dir.expanduser().resolve() if opts.weights_dir else None
+    if weights is not None and not weights.is_dir():
+        raise UsageError(f"--weights-dir {opts.weights_dir} is not a folder")
+    return Settings(
+        bids_dir=bids_dir, output_dir=output_dir, work_dir=work_dir,
+        participant_labels=list(opts.participant_label), session_labels=list(opts.session_label),
+        methods=list(dict.fromkeys(opts.method)), output_resolution=list(opts.output_resolution),
+        nprocs=nprocs, omp_nthreads=omp, mem_gb=opts.mem, device=opts.device,
+        weights_dir=weights, worker=worker, sbatch_args=opts.sbatch_args,
+        skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
+        clean_workdir=opts.clean_workdir,
+    )
+
+
+def _default_nprocs() -> int:
+    from .parser import _default_nprocs as default
+
+    return default()
+
+
+def _setup_logging(verbosity: int, debug: bool) -> None:
+    level = logging.DEBUG if debug or verbosity > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    logging.getLogger("pydra").setLevel(logging.DEBUG if verbosity > 2 else logging.WARNING)
+    logging.getLogger("bids").setLevel(logging.WARNING)
+
+
+def _check_device(device: str) -> None:
+    if device != "cuda":
+        return
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")  # no CUDA context: fork-safe
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError("--device cuda was requested but no CUDA device is available")
+
+
+def _validate_input(settings, participants_all, selected) -> None:
+    from ..validate import validate_dataset
+
+    ignored = tuple(sorted(set(participants_all) - set(selected)))
+    report = validate_dataset(settings.bids_dir, ignore_subjects=ignored,
+                              scratch=settings.work_dir / ".cache")
+    if not report.available:
+        log.warning("bids-validator-deno not found: input dataset not validated")
+    elif not report.ok:
+        shown = "; ".join(report.errors[:5])
+        more = f" (+{len(report.errors) - 5} more)" if len(report.errors) > 5 else ""
+        raise UsageError(f"input dataset is not valid BIDS: {shown}{more} "
+                         "(use --skip-bids-validation to proceed anyway)")
+
+
+def _prepare(settings):
+    """Environment, input validation, participant selection.  Returns (layout, labels)."""
+    from .. import engine
+    from ..query import load_layout, select_participants
+
+    engine.configure_environment(settings.work_dir, settings.omp_nthreads)
+    os.environ["SRPREP_DEVICE"] = settings.device
+    if settings.weights_dir:
+        os.environ["SRPREP_WEIGHTS_DIR"] = str(settings.weights_dir)
+    _check_device(settings.device)
+    layout = load_layout(settings.bids_dir, settings.version_dir / "pybids_db")
+    participants = select_participants(layout, settings.participant_labels)
+    if not settings.skip_bids_validation:
+        _validate_input(settings, layout.get_subjects(), participants)
+    return layout, participants
+
+
+def _acquire_lock(output_dir: Path):
+    from filelock import FileLock, Timeout
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(output_dir / ".srprep.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise UsageError(f"another srprep run is writing to {output_dir}; wait for it to "
+                         "finish or choose another output directory") from None
+    return lock
+
+
+def _run_participants(settings, layout, participants, command: str) -> list[dict]:
+    from tqdm import tqdm
+
+    from ..participant import process_participant
+
+    results = []
+    logs = settings.output_dir / "logs" / settings.run_id
+    for label in tqdm(participants, desc="participants", unit="sub", disable=None):
+        handler = logging.FileHandler(_mkdir(logs) / f"sub-{label}.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger().addHandler(handler)
+        try:
+            status = process_participant(settings, layout, label, command)
+        finally:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+        for err in status["errors"]:
+            print(f"srprep: sub-{label} failed: {err}", file=sys.stderr)
+        results.append(status)
+    return results
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the BIDS App; returns the exit code (0 ok, 1 participant failures, 2 usage)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    opts = build_parser().parse_args(argv)
+    _setup_logging(opts.verbose, opts.debug)
+    try:
+        settings = settings_from_args(opts)
+        layout, participants = _prepare(settings)
+        lock = _acquire_lock(settings.output_dir)
+    except UsageError as exc:
+        print(f"srprep: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        from ..export import prepare_output_dir
+        from ..provenance import write_provenance
+        from ..reports import dataset_index
+
+        command = "srprep " + shlex.join(argv)
+        settings.save()
+        prepare_output_dir(settings.output_dir, settings.bids_dir)
+        write_provenance(settings, command)
+        results = _run_participants(settings, layout, participants, command)
+        dataset_index(settings.output_dir)
+    finally:
+        lock.release()
+    failed = [r["participant"] for r in results if r["status"] != "ok"]
+    if failed:
+        print(f"srprep: {len(failed)} of {len(results)} participant(s) failed: "
+              f"{', '.join('sub-' + f for f in failed)}; see {settings.output_dir / 'logs'}",
+              file=sys.stderr)
+        return 1
+    log.info("srprep finished: %d participant(s) ok", len(results))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

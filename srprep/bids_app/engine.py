@@ -1,0 +1,193 @@
+"""The one module that talks to Pydra's Submitter and workers.
+
+Pydra 1.0a12 rough edges handled here (see the pipeline brief):
+
+* **Resume** -- after a failed or killed run, re-submitting reports failure although
+  the failed node re-ran fine.  :func:`purge_incomplete` deletes cache entries with an
+  ``_error.pklz`` or without a ``_result.pklz`` (and stale ``*.lock`` files) before
+  every submission; finished nodes are reused, missing ones re-run, and the submission
+  succeeds at once.  Safe because each participant has its own cache root.
+* **Home directory** -- Pydra's hash cache lives under ``~/.cache``; an unwritable HOME
+  (containers) breaks every task, so ``PYDRA_HASH_CACHE`` points into the work dir.
+* **Telemetry** -- ``NO_ET=1`` avoids the version-check request on offline nodes.
+* **Errors** -- the debug worker raises, ``cf`` returns ``errored``; both leave
+  ``_error.pklz`` files that :func:`collect_failures` turns into one line per node.
+* **SLURM** -- the stock worker has one global ``sbatch_args``; :class:`PerNodeSlurmWorker`
+  adds per-node arguments (GPU requests for inference nodes only).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("srprep.engine")
+
+WORKERS = ("cf", "debug", "slurm")
+
+
+@dataclass
+class TaskFailure:
+    """A failed Pydra node: where, why (one line) and the full traceback."""
+
+    node: str
+    task: str
+    message: str
+    traceback: str
+    crash_file: Path
+
+    def one_line(self) -> str:
+        return f"{self.node} ({self.task}): {self.message}"
+
+
+@dataclass
+class Outcome:
+    """Result of :func:`run`."""
+
+    ok: bool
+    outputs: Any = None
+    failures: list[TaskFailure] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str = ""
+
+
+def configure_environment(work_dir: Path, omp_nthreads: int = 1) -> None:
+    """Set the process environment every worker inherits (call once, before submitting)."""
+    cache = work_dir / ".cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    defaults = {
+        "NO_ET": "1",
+        "PYDRA_HASH_CACHE": str(cache / "pydra-hashes"),
+        "MPLCONFIGDIR": str(cache / "matplotlib"),
+        "MPLBACKEND": "Agg",
+    }
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    threads = str(max(1, int(omp_nthreads)))
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"):
+        os.environ[key] = threads
+
+
+def purge_incomplete(cache_root: Path) -> int:
+    """Delete failed/unfinished cache entries and stale locks; return how many entries.
+
+    Only safe when no other process uses ``cache_root`` (one cache root per
+    participant, and the output-directory lock, guarantee that).
+    """
+    if not cache_root.is_dir():
+        return 0
+    n = 0
+    for entry in cache_root.iterdir():
+        if entry.is_dir() and (entry / "_job.pklz").exists() and (
+            (entry / "_error.pklz").exists() or not (entry / "_result.pklz").exists()
+        ):
+            shutil.rmtree(entry, ignore_errors=True)
+            n += 1
+    for lock in cache_root.glob("*.lock"):
+        with contextlib.suppress(OSError):
+            lock.unlink()
+    return n
+
+
+def _slurm_worker_class():
+    from pydra.workers import slurm
+
+    class PerNodeSlurmWorker(slurm.Worker):
+        """Stock SLURM worker plus per-node ``sbatch`` arguments.
+
+        Each job is submitted through a one-off stock worker carrying the extra
+        arguments, so concurrent jobs never share mutable state (mutating
+        ``self.sbatch_args`` inside the async ``run`` would race).  Deliberately not an
+        attrs class: attrs' generated ``__getstate__`` pickles the event loop.
+        """
+
+        _plugin_name = "srprep-slurm"
+
+        def __init__(self, per_node_args: dict[str, str] | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.per_node_args = dict(per_node_args or {})
+
+        async def run(self, job, rerun: bool = False):
+            extra = self.per_node_args.get(job.name, "")
+            one_off = slurm.Worker(sbatch_args=f"{self.sbatch_args} {extra}".strip(),
+                                   poll_delay=self.poll_delay)
+            one_off.loop = self.loop
+            return await one_off.run(job, rerun=rerun)
+
+    return PerNodeSlurmWorker
+
+
+def make_worker(name: str, *, n_procs: int = 1, sbatch_args: str = "",
+                per_node_args: dict[str, str] | None = None, poll_delay: float = 1.0):
+    """Worker name or instance plus kwargs for :class:`pydra.engine.submitter.Submitter`."""
+    if name == "debug":
+        return "debug", {}
+    if name == "cf":
+        return "cf", {"n_procs": max(1, int(n_procs))}
+    if name == "slurm":
+        if "--error" in sbatch_args:  # crashes the 1.0a12 slurm worker
+            raise ValueError("--error is not supported in sbatch arguments (Pydra bug)")
+        cls = _slurm_worker_class()
+        return cls(per_node_args=per_node_args, sbatch_args=sbatch_args,
+                   poll_delay=poll_delay), {}
+    raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
+
+
+def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
+        sbatch_args: str = "", per_node_args: dict[str, str] | None = None) -> Outcome:
+    """Submit ``task`` (a task or workflow, possibly split) with resume support."""
+    from pydra.engine.submitter import Submitter
+
+    cache_root.mkdir(parents=True, exist_ok=True)
+    purged = purge_incomplete(cache_root)
+    if purged:
+        log.info("resuming: removed %d unfinished cache entries in %s", purged, cache_root)
+    plugin, kwargs = make_worker(worker, n_procs=n_procs, sbatch_args=sbatch_args,
+                                 per_node_args=per_node_args)
+    start = time.monotonic()
+    try:
+        with Submitter(worker=plugin, cache_root=cache_root, **kwargs) as sub:
+            result = sub(task)
+    except Exception as exc:  # the debug worker raises the task's own exception
+        failures = collect_failures(cache_root)
+        return Outcome(False, failures=failures, seconds=time.monotonic() - start,
+                       error=failures[0].one_line() if failures else _last_line(exc))
+    elapsed = time.monotonic() - start
+    if result.errored:
+        failures = collect_failures(cache_root)
+        return Outcome(False, failures=failures, seconds=elapsed,
+                       error=failures[0].one_line() if failures else "workflow failed")
+    return Outcome(True, outputs=result.outputs, seconds=elapsed)
+
+
+def _last_line(exc: BaseException | str) -> str:
+    text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def collect_failures(cache_root: Path) -> list[TaskFailure]:
+    """One :class:`TaskFailure` per failed leaf task found in ``cache_root``."""
+    import cloudpickle
+
+    failures = []
+    for err in sorted(cache_root.glob("python-*/_error.pklz"), key=lambda p: p.stat().st_mtime):
+        try:
+            with open(err, "rb") as fh:
+                info = cloudpickle.load(fh)
+            message = info.get("error message", "")
+            tb = "".join(message) if isinstance(message, list) else str(message)
+        except Exception as exc:  # a crash file we cannot read is still worth naming
+            tb = f"(unreadable crash file: {exc})"
+        node, task = err.parent.name, "task"
+        with contextlib.suppress(Exception), open(err.parent / "_job.pklz", "rb") as fh:
+            job = cloudpickle.load(fh)
+            node, task = job.name, type(job.task).__name__
+        failures.append(TaskFailure(node, task, _last_line(tb), tb, err))
+    return failures

@@ -1,0 +1,124 @@
+"""Processing of one participant: pre-flight checks, one submission per method,
+export of derivatives, crash logs and the HTML report."""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+
+from srprep.core.atomic import write_json, write_text
+from srprep.core.errors import InputError
+
+from . import engine
+from .config import Settings
+from .export import export_derivatives
+from .methods import Derivative, get_method
+from .query import SourceImage, find_images
+from .reports import participant_report
+
+log = logging.getLogger("srprep")
+
+
+def preflight(sources: list[SourceImage]) -> list[str]:
+    """Header-level checks of every input (no voxel data read); one message per problem."""
+    from srprep.core.dwi import read_bvals_bvecs
+    from srprep.core.nifti import check_header
+
+    problems = []
+    for src in sources:
+        try:
+            info = check_header(src.path, allow_4d=src.datatype == "dwi")
+            if src.datatype == "dwi":
+                if info.ndim != 4:
+                    raise InputError(f"{src.path.name}: dwi series must be 4-D, got shape {info.shape}")
+                read_bvals_bvecs(src.bval, src.bvec, info.n_volumes)
+        except InputError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _write_crash_logs(settings: Settings, participant: str, failures) -> list[str]:
+    folder = settings.output_dir / "logs" / settings.run_id
+    paths = []
+    for i, f in enumerate(failures):
+        path = folder / f"sub-{participant}_crash-{i + 1:02d}-{f.node}.txt"
+        write_text(path, f"node: {f.node}\ntask: {f.task}\ncrash file: {f.crash_file}\n\n"
+                         f"{f.traceback}")
+        paths.append(str(path))
+    return paths
+
+
+def _outputs_per_job(outputs, fields: tuple[str, ...], n_jobs: int) -> list[dict]:
+    per_field = {}
+    for name in fields:
+        value = getattr(outputs, name)
+        per_field[name] = value if isinstance(value, list) else [value]
+        if len(per_field[name]) != n_jobs:
+            raise RuntimeError(f"expected {n_jobs} values of {name}, got {len(per_field[name])}")
+    return [{k: v[i] for k, v in per_field.items()} for i in range(n_jobs)]
+
+
+def run_method(settings: Settings, participant: str, method: str, sources, status: dict) -> bool:
+    """Plan, submit and export one method for one participant; update ``status``."""
+    spec = get_method(method)
+    usable = [s for s in sources if s.datatype in spec.datatypes]
+    entry = {"name": method, "description": spec.description, "outputs": [],
+             "parameters": {"output_resolution_mm": settings.output_resolution,
+                            **settings.method_options.get(method, {})}}
+    status["methods"].append(entry)
+    try:
+        jobs = spec.plan(usable, settings)
+        if not jobs:
+            status["warnings"].append(f"{method}: no suitable inputs for this participant")
+            return True
+        task = spec.build(jobs, settings)
+    except (InputError, ValueError, TypeError, FileNotFoundError) as exc:
+        status["errors"].append(f"{method}: {exc}")
+        return False
+    log.info("sub-%s: running %s on %d job(s)", participant, method, len(jobs))
+    outcome = engine.run(task, settings.cache_root(participant), worker=settings.worker,
+                         n_procs=max(1, settings.nprocs // settings.omp_nthreads),
+                         sbatch_args=settings.sbatch_args,
+                         per_node_args=settings.per_node_sbatch_args)
+    entry["seconds"] = round(outcome.seconds, 1)
+    if not outcome.ok:
+        status["errors"].append(f"{method}: {outcome.error}")
+        status["crash_logs"] += _write_crash_logs(settings, participant, outcome.failures)
+        return False
+    derivatives: list[Derivative] = []
+    for job, out in zip(jobs, _outputs_per_job(outcome.outputs, spec.output_fields, len(jobs))):
+        derivatives += spec.collect(job, out, settings)
+    export_derivatives(derivatives, settings.output_dir)
+    entry["outputs"] = [{"output": d.relpath, "inputs": [str(s.path) for s in d.sources]}
+                        for d in derivatives]
+    return True
+
+
+def process_participant(settings: Settings, layout, participant: str, command: str) -> dict:
+    """Run every selected method for one participant; never raises for data problems."""
+    start = time.monotonic()
+    status = {"participant": participant, "run_id": settings.run_id, "command": command,
+              "methods": [], "errors": [], "warnings": [], "crash_logs": []}
+    if settings.clean_workdir:
+        shutil.rmtree(settings.cache_root(participant), ignore_errors=True)
+    datatypes = tuple(sorted({dt for m in settings.methods for dt in get_method(m).datatypes}))
+    try:
+        sources = find_images(layout, participant, settings.session_labels, datatypes)
+    except InputError as exc:
+        sources, status["errors"] = [], [str(exc)]
+    if not status["errors"]:
+        status["errors"] = preflight(sources)
+    if not sources and not status["errors"]:
+        status["errors"].append(f"no {'/'.join(datatypes)} images found")
+    if not status["errors"]:
+        for method in settings.methods:
+            run_method(settings, participant, method, sources, status)
+    status["status"] = "failed" if status["errors"] else "ok"
+    status["seconds"] = round(time.monotonic() - start, 1)
+    write_json(settings.output_dir / "logs" / f"sub-{participant}_status.json", status)
+    try:
+        participant_report(settings.output_dir, participant, status)
+    except Exception as exc:  # a report must never turn a good run into a failure
+        log.warning("sub-%s: report failed: %s", participant, exc)
+    return status
+

@@ -1,0 +1,114 @@
+"""Finding participants and their input images in a BIDS dataset (pybids).
+
+Queries happen here, in the CLI process; Pydra tasks only ever see concrete files plus
+the source file name as a plain string (Pydra hashes files by content only).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from srprep.core.errors import InputError
+
+from .naming import BIDSName
+
+#: anatomical suffixes srprep processes
+ANAT_SUFFIXES = ("T1w", "T2w", "PDw", "PD", "FLAIR", "T2starw", "PDT2", "inplaneT1", "inplaneT2",
+                 "angio", "UNIT1")
+NIFTI_EXTENSIONS = (".nii.gz", ".nii")
+
+
+class UsageError(Exception):
+    """A problem with the command line or the dataset as a whole (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One raw input image and what is needed to name its derivatives."""
+
+    path: Path
+    relpath: str
+    name: BIDSName
+    datatype: str
+    bval: Path | None = None
+    bvec: Path | None = None
+
+    @property
+    def subject(self) -> str:
+        return self.name.entities["sub"]
+
+    @property
+    def session(self) -> str | None:
+        return self.name.entities.get("ses")
+
+    @property
+    def uri(self) -> str:
+        """BIDS URI of the source, relative to the ``raw`` dataset link."""
+        return f"bids:raw:{self.relpath}"
+
+
+def is_bids_dataset(bids_dir: Path) -> bool:
+    return (bids_dir / "dataset_description.json").is_file()
+
+
+def load_layout(bids_dir: Path, database_dir: Path | None = None):
+    """Index ``bids_dir`` with pybids (never writing into it; read-only datasets work)."""
+    from bids import BIDSLayout
+
+    kwargs = {"validate": False}
+    if database_dir is not None:
+        database_dir.mkdir(parents=True, exist_ok=True)
+        kwargs.update(database_path=str(database_dir), reset_database=True)
+    try:
+        return BIDSLayout(str(bids_dir), **kwargs)
+    except Exception as exc:  # pybids raises several types for broken datasets
+        raise UsageError(f"cannot index {bids_dir} as a BIDS dataset: {exc}") from exc
+
+
+def select_participants(layout, labels: list[str]) -> list[str]:
+    """Participants to process: ``labels`` (all must exist) or every subject."""
+    available = sorted(layout.get_subjects())
+    if not available:
+        raise UsageError(f"no participants (sub-*) found in {layout.root}")
+    if not labels:
+        return available
+    unknown = sorted(set(labels) - set(available))
+    if unknown:
+        raise UsageError(
+            f"participant label(s) not found: {', '.join(unknown)} "
+            f"(available: {', '.join(available[:20])}{' ...' if len(available) > 20 else ''})"
+        )
+    return sorted(set(labels), key=labels.index)
+
+
+def _source(layout, f, bids_dir: Path, datatype: str) -> SourceImage:
+    path = Path(f.path)
+    rel = os.path.relpath(path, bids_dir).replace(os.sep, "/")
+    name = BIDSName.parse(path.name)
+    bval = bvec = None
+    if datatype == "dwi":
+        bval = layout.get_bval(str(path))
+        bvec = layout.get_bvec(str(path))
+        if not bval or not bvec:
+            raise InputError(f"{path.name}: no .bval/.bvec file found for this dwi series")
+        bval, bvec = Path(bval), Path(bvec)
+    return SourceImage(path, rel, name, datatype, bval, bvec)
+
+
+def find_images(layout, participant: str, sessions: list[str], datatypes: tuple[str, ...]
+                ) -> list[SourceImage]:
+    """Raw NIfTI inputs of one participant (optionally some sessions) by datatype."""
+    bids_dir = Path(layout.root)
+    out: list[SourceImage] = []
+    query = {"subject": participant, "extension": list(NIFTI_EXTENSIONS),
+             "return_type": "object"}
+    if sessions:
+        query["session"] = sessions
+    if "anat" in datatypes:
+        for f in layout.get(datatype="anat", suffix=list(ANAT_SUFFIXES), **query):
+            out.append(_source(layout, f, bids_dir, "anat"))
+    if "dwi" in datatypes:
+        for f in layout.get(datatype="dwi", suffix="dwi", **query):
+            out.append(_source(layout, f, bids_dir, "dwi"))
+    return sorted(out, key=lambda s: s.relpath)

@@ -1,0 +1,133 @@
+"""Synthesis of thick-slice (anisotropic) images from isotropic ones.
+
+Used by the demo dataset, the evaluation tool and every learned method's training data.
+Two models are provided:
+
+* :func:`thick_slices` -- a physical model: each thick slice integrates the isotropic
+  image over a slice profile (box or Gaussian, FWHM = thickness) centred on a real
+  thick-slice lattice with optional gap; the result carries its true header.
+* :func:`decimate_and_zoom` -- the BABY-AI reference's "keep every k-th slice and zoom
+  back with a cubic spline" model, kept for compatibility with its training pairs.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .nifti import voxel_sizes
+from .resample import resample
+
+
+def thick_slice_grid(
+    affine: np.ndarray, shape: tuple[int, ...], axis: int, thickness: float, gap: float = 0.0
+) -> tuple[np.ndarray, tuple[int, int, int], np.ndarray]:
+    """Lattice of thick slices covering the field of view along ``axis``.
+
+    Args:
+        thickness: slice thickness in mm (any positive float).
+        gap: gap between slices in mm (slice spacing = thickness + gap).
+
+    Returns:
+        (affine of the thick-slice image, its shape, slice centres in input voxel
+        index units).  The stack is centred in the input's field of view.
+    """
+    if thickness <= 0 or gap < 0:
+        raise ValueError(f"need thickness > 0 and gap >= 0, got {thickness}, {gap}")
+    h = float(voxel_sizes(affine)[axis])
+    extent = shape[axis] * h
+    spacing = thickness + gap
+    n = max(1, int(np.floor(extent / spacing + 1e-9)))
+    offset = (extent - n * spacing) / 2
+    centres = -0.5 + (offset + (np.arange(n) + 0.5) * spacing) / h
+    index_map = np.eye(4)
+    index_map[axis, axis] = spacing / h
+    index_map[axis, 3] = centres[0]
+    lr_shape = list(shape[:3])
+    lr_shape[axis] = n
+    return np.asarray(affine, float) @ index_map, tuple(lr_shape), centres
+
+
+def slice_profile_weights(n_in: int, centres: np.ndarray, width_vox: float,
+                          profile: str = "box") -> np.ndarray:
+    """(n_slices, n_in) weights of each input voxel in each thick slice (rows sum to 1).
+
+    ``box`` integrates a rectangle of width ``width_vox`` over each voxel's extent;
+    ``gaussian`` samples a Gaussian with FWHM ``width_vox`` at voxel centres.
+    """
+    i = np.arange(n_in)[None, :]
+    c = np.asarray(centres)[:, None]
+    if profile == "box":
+        lo = np.maximum(i - 0.5, c - width_vox / 2)
+        hi = np.minimum(i + 0.5, c + width_vox / 2)
+        w = np.clip(hi - lo, 0.0, None)
+    elif profile == "gaussian":
+        sigma = width_vox / np.sqrt(8 * np.log(2))
+        w = np.exp(-0.5 * ((i - c) / sigma) ** 2)
+        w[np.abs(i - c) > 4 * sigma + 0.5] = 0.0
+    else:
+        raise ValueError(f"profile must be 'box' or 'gaussian', got {profile!r}")
+    sums = w.sum(axis=1, keepdims=True)
+    return w / np.where(sums > 0, sums, 1.0)
+
+
+def thick_slices(
+    data: np.ndarray,
+    affine: np.ndarray,
+    *,
+    axis: int,
+    thickness: float,
+    gap: float = 0.0,
+    profile: str = "box",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate a thick-slice acquisition of an isotropic 3-D image.
+
+    Returns:
+        (float32 array on the thick-slice lattice, its affine).
+    """
+    lr_affine, _, centres = thick_slice_grid(affine, data.shape, axis, thickness, gap)
+    h = float(voxel_sizes(affine)[axis])
+    weights = slice_profile_weights(data.shape[axis], centres, thickness / h, profile)
+    moved = np.moveaxis(np.asarray(data, dtype=np.float32), axis, 0)
+    lr = np.tensordot(weights.astype(np.float32), moved, axes=(1, 0))
+    return np.moveaxis(lr, 0, axis).astype(np.float32), lr_affine
+
+
+def upsample_to(data: np.ndarray, affine: np.ndarray, target_affine: np.ndarray,
+                target_shape: tuple[int, ...], order: int = 3) -> np.ndarray:
+    """Interpolate a thick-slice image back onto an isotropic grid (edge-replicating)."""
+    return resample(data, affine, target_affine, target_shape, order=order, mode="nearest")
+
+
+def add_rician_noise(data: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Magnitude of complex Gaussian noise: ``sqrt((x + n1)^2 + n2^2)``."""
+    n1 = rng.normal(0.0, sigma, data.shape)
+    n2 = rng.normal(0.0, sigma, data.shape)
+    return np.sqrt((data + n1) ** 2 + n2 ** 2).astype(np.float32)
+
+
+def decimate_and_zoom(data: np.ndarray, k: int, axis: int, start: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """BABY-AI reference model: keep slices ``start, start+k, ...`` and zoom back.
+
+    The zoom is :func:`scipy.ndimage.zoom` with order 3 and the reference's corner-aligned
+    factor ``N / ceil(N / k)`` (its geometric drift of up to ~1 voxel at the far end is
+    reproduced on purpose, to match the official training pairs).
+
+    Returns:
+        (decimated slices, volume zoomed back to the input shape).
+    """
+    if k < 1:
+        raise ValueError(f"decimation factor must be >= 1, got {k}")
+    index = [slice(None)] * data.ndim
+    index[axis] = slice(start, None, k)
+    lr = np.asarray(data, dtype=np.float64)[tuple(index)]
+    n = data.shape[axis]
+    factors = [1.0] * data.ndim
+    factors[axis] = n / np.ceil(n / k)
+    up = ndimage.zoom(lr, factors, order=3)
+    if up.shape != data.shape:  # zoom rounds the output size; pad/crop to the input
+        fixed = np.zeros(data.shape, dtype=up.dtype)
+        common = tuple(slice(0, min(a, b)) for a, b in zip(up.shape, data.shape))
+        fixed[common] = up[common]
+        up = fixed
+    return lr, up

@@ -1,0 +1,1 @@
+"""Per-method Pydra workflows (``workflow.define``), composable in plain Python."""
