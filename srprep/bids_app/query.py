@@ -63,7 +63,8 @@ def load_layout(bids_dir: Path, database_dir: Path | None = None):
     try:
         return BIDSLayout(str(bids_dir), **kwargs)
     except Exception as exc:  # pybids raises several types for broken datasets
-        raise UsageError(f"cannot index {bids_dir} as a BIDS dataset: {exc}") from exc
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"cannot index {bids_dir} as a BIDS dataset: {reason}") from exc
 
 
 def select_participants(layout, labels: list[str]) -> list[str]:

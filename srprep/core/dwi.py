@@ -206,7 +206,7 @@ def save_q_first(data: np.ndarray, path: str | os.PathLike) -> Path:
 
 def load_q_first(path: str | os.PathLike, *, mmap: bool = True) -> np.ndarray:
     """Open a (Q, X, Y, Z) ``.npy`` (memory-mapped by default: volumes read lazily)."""
-    return np.load(path, mmap_mode="r" if mmap else None)
+    return np.load(os.fspath(path), mmap_mode="r" if mmap else None)
 
 
 def q_last(arr: np.ndarray) -> np.ndarray:

@@ -85,10 +85,13 @@ def _check_device(device: str) -> None:
         raise UsageError("--device cuda was requested but no CUDA device is available")
 
 
-def _validate_input(settings, participants_all, selected) -> None:
+def _validate_input(settings) -> None:
+    """Validate the input dataset, ignoring participants this run does not process."""
     from ..validate import validate_dataset
 
-    ignored = tuple(sorted(set(participants_all) - set(selected)))
+    present = sorted(p.name[4:] for p in settings.bids_dir.glob("sub-*") if p.is_dir())
+    selected = settings.participant_labels or present
+    ignored = tuple(sorted(set(present) - set(selected)))
     report = validate_dataset(settings.bids_dir, ignore_subjects=ignored,
                               scratch=settings.work_dir / ".cache")
     if not report.available:
@@ -110,11 +113,10 @@ def _prepare(settings):
     if settings.weights_dir:
         os.environ["SRPREP_WEIGHTS_DIR"] = str(settings.weights_dir)
     _check_device(settings.device)
-    layout = load_layout(settings.bids_dir, settings.version_dir / "pybids_db")
-    participants = select_participants(layout, settings.participant_labels)
     if not settings.skip_bids_validation:
-        _validate_input(settings, layout.get_subjects(), participants)
-    return layout, participants
+        _validate_input(settings)
+    layout = load_layout(settings.bids_dir, settings.version_dir / "pybids_db")
+    return layout, select_participants(layout, settings.participant_labels)
 
 
 def _acquire_lock(output_dir: Path):

@@ -1,0 +1,66 @@
+"""Shared fixtures: Pydra environment, small synthetic images, the demo dataset."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _pydra_env(tmp_path, monkeypatch):
+    """No telemetry ping; Pydra's hash cache inside the test's folder."""
+    monkeypatch.setenv("NO_ET", "1")
+    monkeypatch.setenv("PYDRA_HASH_CACHE", str(tmp_path / ".pydra-hashes"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / ".mpl"))
+
+
+@pytest.fixture(scope="session")
+def mni_t1() -> tuple[np.ndarray, np.ndarray]:
+    """nilearn's MNI152 2009 T1 (1 mm, brain-masked) as float32 and its affine."""
+    from nilearn import datasets
+
+    img = nib.load(Path(datasets.__file__).parent / "data"
+                   / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+    return np.asarray(img.dataobj, dtype=np.float32), img.affine.copy()
+
+
+@pytest.fixture(scope="session")
+def demo_dataset_session(tmp_path_factory) -> Path:
+    """The demo dataset at 4 mm (fast), built once per session; copy before writing."""
+    from srprep.bids_app.demo import build_demo
+
+    root = tmp_path_factory.mktemp("demo")
+    build_demo(root, participants=2, resolution=4.0)
+    return root
+
+
+@pytest.fixture
+def demo_dataset(demo_dataset_session, tmp_path) -> Path:
+    """A private copy of the session demo dataset (tests may modify it)."""
+    dst = tmp_path / "demo"
+    shutil.copytree(demo_dataset_session, dst)
+    return dst
+
+
+@pytest.fixture
+def chdir_tmp(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
