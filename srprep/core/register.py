@@ -211,3 +211,36 @@ def apply_transform_file(
     data = apply_transform(np.asarray(mov.dataobj), mov.affine, read_ras_matrix(transform_file),
                            ref.affine, ref.shape[:3], invert=invert, order=order)
     return save_like(data, ref.affine, out_file, mov)
+
+
+def coregister(
+    images: list[tuple[np.ndarray, np.ndarray]],
+    *,
+    reference: int = 0,
+    fast: bool = True,
+    transform: str = "rigid",
+) -> list[np.ndarray]:
+    """Rigidly register every image to ``images[reference]`` (multi-contrast: Mattes MI).
+
+    Headers are trusted as the starting point (``init="identity"``): images of one
+    session are roughly aligned already, and centre-of-mass initialisation is fooled by
+    thick-slice stacks covering different parts of the head.
+
+    Returns:
+        Per image, the RAS+ matrix ``T`` mapping reference-space points to that image's
+        space (identity for the reference); its corrected affine is ``T^-1 @ affine``.
+    """
+    fixed, fixed_affine = images[reference]
+    out = []
+    tmp = Path(tempfile.mkdtemp(prefix="srprep-coreg-"))
+    try:
+        for i, (data, affine) in enumerate(images):
+            if i == reference:
+                out.append(np.eye(4))
+                continue
+            reg = register(data, affine, fixed, fixed_affine, tmp / f"{i}.mat",
+                           transform=transform, fast=fast, init="identity")
+            out.append(reg.matrix)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -110,6 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
                       action=_Resolution, default=[1.0, 1.0, 1.0], metavar="MM",
                       help="output voxel size in mm: one value (isotropic) or three")
 
+    ur = parser.add_argument_group("UniRes options (--method unires)")
+    ur.add_argument("--reg-scale", type=float, default=4.0, metavar="S",
+                    help="final regularisation multiplier (default 4; larger = smoother)")
+    ur.add_argument("--scale", action="store_true",
+                    help="estimate even/odd slice intensity factors (interleaved 2-D scans)")
+    ur.add_argument("--unified-rigid", action="store_true",
+                    help="refine the rigid alignment of each image inside the fit")
+    ur.add_argument("--ct", action="store_true", help="inputs are CT (Hounsfield units)")
+    ur.add_argument("--linear", action="store_true",
+                    help="trilinear reslice onto the common grid only (no fit)")
+    ur.add_argument("--common-output", action="store_true",
+                    help="MNI-aligned (rigid) grid with dims 2^k or 3*2^k (<= 256): every "
+                         "participant gets the same CNN-friendly affine and shape")
+    ur.add_argument("--denoising", action="store_true",
+                    help="keep the native voxel size (MTV denoising when sizes agree)")
+    ur.add_argument("--no-coregister", action="store_true",
+                    help="trust the headers: no rigid co-registration before the fit")
+    ur.add_argument("--max-iter", type=_positive_int, default=512,
+                    help="maximum ADMM iterations (default 512)")
+    ur.add_argument("--tolerance", type=float, default=1e-4,
+                    help="stopping tolerance on the relative objective gain (default 1e-4)")
+
     perf = parser.add_argument_group("resources")
     perf.add_argument("--nprocs", "--nthreads", "--n-cpus", "--n_cpus", type=_positive_int,
                       default=None, help="CPU cores to use in total (default: all available)")

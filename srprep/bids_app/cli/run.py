@@ -58,7 +58,18 @@ def settings_from_args(opts):
         weights_dir=weights, worker=worker, sbatch_args=opts.sbatch_args,
         skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
         clean_workdir=opts.clean_workdir,
+        method_options={"unires": _unires_options(opts)},
     )
+
+
+def _unires_options(opts) -> dict:
+    if opts.reg_scale <= 0:
+        raise UsageError(f"--reg-scale must be positive, got {opts.reg_scale}")
+    return {"reg_scale": opts.reg_scale, "scaling": opts.scale,
+            "unified_rigid": opts.unified_rigid, "ct": opts.ct, "linear": opts.linear,
+            "common_output": opts.common_output, "denoising": opts.denoising,
+            "coregister": not opts.no_coregister, "max_iter": opts.max_iter,
+            "tolerance": opts.tolerance}
 
 
 def _default_nprocs() -> int:

@@ -11,11 +11,12 @@ from .base import Derivative, Job, MethodSpec
 
 #: name -> (module, attribute, description)
 METHODS: dict[str, tuple[str, str, str]] = {
+    "unires": (".unires", "UNIRES", "UniRes multi-contrast super-resolution (no weights)"),
     "linear": (".baseline", "LINEAR", "trilinear reslicing (baseline)"),
     "cubic": (".baseline", "CUBIC", "cubic B-spline reslicing (baseline)"),
 }
 
-DEFAULT_METHOD = "linear"
+DEFAULT_METHOD = "unires"
 
 
 def get_method(name: str) -> MethodSpec:

@@ -1,0 +1,115 @@
+"""BIDS adapter of UniRes: one reconstruction per session, one channel per contrast."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..naming import BIDSName, resolution_label
+from ..query import SourceImage
+from .base import Derivative, Job, MethodSpec
+
+#: contrasts listed first become the co-registration reference (high-res structurals)
+_REFERENCE_ORDER = ("T1w", "UNIT1", "T2w", "FLAIR", "PDw", "PD", "T2starw")
+
+CITATION = ("Brudfors M, Balbastre Y, Nachev P, Ashburner J. MRI super-resolution using "
+            "multi-channel total variation. MIUA 2018; and A Tool for Super-Resolving "
+            "Multimodal Clinical MRI, arXiv:1909.01140.")
+
+
+def _suffix_rank(suffix: str) -> tuple[int, str]:
+    return (_REFERENCE_ORDER.index(suffix) if suffix in _REFERENCE_ORDER else 99, suffix)
+
+
+def _plan(sources: list[SourceImage], settings) -> list[Job]:
+    sessions: dict[str | None, list[SourceImage]] = defaultdict(list)
+    for s in sources:
+        if s.datatype == "anat":
+            sessions[s.session].append(s)
+    jobs = []
+    for session in sorted(sessions, key=lambda x: x or ""):
+        images = sorted(sessions[session], key=lambda s: (_suffix_rank(s.name.suffix), s.relpath))
+        suffixes = list(dict.fromkeys(s.name.suffix for s in images))
+        channels = [suffixes.index(s.name.suffix) for s in images]
+        jobs.append(Job("unires", images, {"channels": channels, "names": suffixes}))
+    return jobs
+
+
+def options(settings) -> dict:
+    """UniRes settings for the fit task from the run settings."""
+    opts = dict(settings.method_options.get("unires", {}))
+    if opts.pop("denoising", False):
+        opts["voxel_size"] = None
+    else:
+        opts["voxel_size"] = [float(v) for v in settings.output_resolution]
+    return opts
+
+
+def _build(jobs: list[Job], settings):
+    from srprep.pipelines.unires import UniResWorkflow
+
+    opts = options(settings)
+    common = opts.pop("common_output", False)
+    coreg = opts.pop("coregister", True)
+    wf = UniResWorkflow(options={**opts, "common_output": common}, coregister=coreg)
+    return wf.split(("in_files", "channels", "names", "source_names"),
+                    in_files=[[str(s.path) for s in j.sources] for j in jobs],
+                    channels=[j.params["channels"] for j in jobs],
+                    names=[j.params["names"] for j in jobs],
+                    source_names=[[s.relpath for s in j.sources] for j in jobs])
+
+
+def _common_name(repeats: list[SourceImage]) -> BIDSName:
+    """Entities shared by all repeats of a channel (differing run/acq... are dropped)."""
+    first = repeats[0].name
+    shared = {k: v for k, v in first.entities.items()
+              if all(r.name.entities.get(k) == v for r in repeats)}
+    return BIDSName(shared, first.suffix, ".nii.gz")
+
+
+_PER_IMAGE = ("noise_sd", "contrast", "interleave_factors", "coregistration_mm")
+
+
+def _channel_summary(summary: dict, channels: list[int], c: int) -> dict:
+    """The fit summary with per-input lists restricted to channel ``c``'s inputs."""
+    out = {}
+    for key, value in summary.items():
+        if key in _PER_IMAGE and isinstance(value, list) and len(value) == len(channels):
+            value = [v for v, ch in zip(value, channels) if ch == c]
+        out[key] = value
+    return out
+
+
+def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
+    summary = outputs["summary"]
+    res = resolution_label(summary["grid_voxel_size"])
+    vs = summary["grid_voxel_size"]
+    reference = job.sources[0]
+    opts = options(settings)
+    derivatives = []
+    for c, (name, out_file) in enumerate(zip(job.params["names"], outputs["out_files"])):
+        repeats = [s for s, ch in zip(job.sources, job.params["channels"]) if ch == c]
+        bids = _common_name(repeats).with_entities(res=res, desc="unires")
+        sidecar = {
+            "Description": "UniRes multi-contrast super-resolution (MTV prior, slice-profile "
+                           "forward model) of the session's anatomical images.",
+            "Sources": [s.uri for s in repeats],
+            "SpatialReference": reference.uri,
+            "Resolution": {res: f"{' x '.join(f'{v:g}' for v in vs)} mm voxels"},
+            "SkullStripped": False,
+            "srprep": {
+                "Method": "unires", "Citation": CITATION,
+                "CoRegisteredWith": [s.uri for s in job.sources],
+                "Parameters": {k: v for k, v in opts.items()},
+                "Fit": _channel_summary(summary, job.params["channels"], c),
+            },
+        }
+        derivatives.append(Derivative(bids, "anat", out_file, sidecar, repeats))
+    return derivatives
+
+
+UNIRES = MethodSpec(
+    name="unires",
+    description="UniRes: model-based multi-contrast super-resolution (MTV prior, "
+                "joint registration, slice-profile model); no weights needed",
+    datatypes=("anat",), plan=_plan, build=_build, collect=_collect,
+    output_fields=("out_files", "summary"), uses_gpu=True,
+)

@@ -1,0 +1,1 @@
+"""Torch networks and solvers, one module per method; the weights registry."""

@@ -1,0 +1,1 @@
+"""UniRes: model-based multi-contrast super-resolution (Brudfors et al.), in PyTorch."""

@@ -1,0 +1,214 @@
+"""UniRes end to end on arrays: hyper-parameters, grid, operators, initialisation, fit.
+
+Input images carry a channel index (contrast); several images of one channel are
+repeats.  Affines are assumed co-registered already (see :mod:`srprep.core.register`;
+the BIDS App does this with antspyx before the fit).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from srprep.core.meanspace import mean_space
+from srprep.core.noise import NoiseEstimate, estimate_noise
+from srprep.core.resample import resample
+
+from .projection import Projection
+from .solver import ADMM, Observation, Options
+
+log = logging.getLogger("srprep.unires")
+
+
+@dataclass
+class InputImage:
+    """One observation: voxels, voxel-to-world affine (co-registered) and channel."""
+
+    data: np.ndarray
+    affine: np.ndarray
+    channel: int = 0
+
+
+@dataclass
+class Settings:
+    """UniRes options (defaults as UniRes 0.3, except where documented in the package)."""
+
+    voxel_size: float | list[float] | None = 1.0   # None: native (denoising)
+    reg_scale: float = 4.0
+    levels: int = 3
+    max_iter: int = 512
+    tolerance: float = 1e-4
+    cg_max_iter: int = 20
+    cg_tol: float = 1e-3
+    scaling: bool = False
+    unified_rigid: bool = False
+    ct: bool = False
+    linear: bool = False
+    profile_ip: str = "gauss"
+    profile_tp: str = "rect"
+    gap: float = 0.0
+    device: str = "cpu"
+    dtype: str = "float32"
+
+
+@dataclass
+class Result:
+    """Reconstructed channels on the output grid and what the fit did."""
+
+    images: np.ndarray                 # (C, X, Y, Z) float32
+    affine: np.ndarray
+    shape: tuple[int, int, int]
+    mode: str
+    noise: list[NoiseEstimate | None] = field(default_factory=list)
+    iterations: int = 0
+    seconds: float = 0.0
+    peak_memory_gb: float = 0.0
+    history: object = None
+    rigid: list[np.ndarray] = field(default_factory=list)
+    interleave: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {
+            "mode": self.mode, "iterations": self.iterations,
+            "seconds": round(self.seconds, 2), "peak_memory_gb": round(self.peak_memory_gb, 3),
+            "noise_sd": [None if n is None else round(n.sigma, 4) for n in self.noise],
+            "contrast": [None if n is None else round(n.mu, 4) for n in self.noise],
+            "interleave_factors": [round(math.exp(s), 5) for s in self.interleave],
+        }
+
+
+def _voxel_sizes(affine):
+    return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0))
+
+
+def choose_grid(images: list[InputImage], voxel_size) -> tuple[np.ndarray, tuple, str]:
+    """Output grid and mode (``sr``, ``denoise`` or ``identity``; UniRes 8.1)."""
+    affines = [im.affine for im in images]
+    shapes = [im.data.shape[:3] for im in images]
+    sizes = np.array([_voxel_sizes(a) for a in affines])
+    same_size = np.allclose(sizes, sizes[0], atol=1e-3)
+    if voxel_size is None or (np.isscalar(voxel_size) and voxel_size == 0):
+        voxel_size = sizes[0] if same_size else None
+    target = None if voxel_size is None else np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    denoise = same_size and target is not None and np.allclose(sizes[0], target, atol=1e-3)
+    if denoise and all(np.allclose(a, affines[0], atol=1e-3) for a in affines) and \
+            all(tuple(s) == tuple(shapes[0]) for s in shapes):
+        return np.asarray(affines[0], float), tuple(shapes[0]), "identity"
+    affine, shape = mean_space(affines, shapes, target)
+    return affine, shape, "denoise" if denoise else "sr"
+
+
+def initial_images(images, n_channels, y_affine, y_shape) -> np.ndarray:
+    """Average of clipped trilinear reslices per channel (dividing by the number of
+    repeats with a positive value at each voxel, 1 where none)."""
+    total = np.zeros((n_channels,) + tuple(y_shape), np.float32)
+    count = np.zeros_like(total)
+    for im in images:
+        r = resample(im.data, im.affine, y_affine, y_shape, order=1, mode="constant")
+        np.clip(r, float(im.data.min()), float(im.data.max()), out=r)
+        total[im.channel] += r
+        count[im.channel] += r > 0
+    return total / np.maximum(count, 1)
+
+
+def _peak_memory_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+
+
+def _log_iteration(it: int, info: dict) -> None:
+    log.info("unires it %3d | s=%-4g | E=%.6e (data %.3e, prior %.3e) | gain=%.2e | cg=%d | %.2fs",
+             it + 1, info["scale"], info["objective"], info["data"], info["prior"],
+             info["gain"], info["cg"], info["seconds"])
+
+
+def _lambda0(noise, images, n_channels, mode, ct) -> list[float]:
+    mus = [[] for _ in range(n_channels)]
+    for im, est in zip(images, noise):
+        mu = est.mu / 4 if (ct and mode == "sr") else est.mu
+        mus[im.channel].append(mu)
+    return [1 / math.sqrt(n_channels) / max(float(np.mean(m)), 1e-12) for m in mus]
+
+
+def fit(images: list[InputImage], settings: Settings | None = None, *,
+        grid: tuple[np.ndarray, tuple] | None = None, progress=_log_iteration) -> Result:
+    """Reconstruct every channel on a common grid.
+
+    Args:
+        images: observations (channels numbered 0..C-1).
+        settings: options; defaults reproduce UniRes' CLI defaults.
+        grid: explicit output (affine, shape); default is the mean space at
+            ``settings.voxel_size``.
+        progress: called after each iteration with (iteration, info dict).
+    """
+    s = settings or Settings()
+    start = time.perf_counter()
+    device = torch.device(s.device)
+    dtype = getattr(torch, s.dtype)
+    n_channels = max(im.channel for im in images) + 1
+    if sorted({im.channel for im in images}) != list(range(n_channels)):
+        raise ValueError("channels must be numbered 0..C-1 without gaps")
+    if grid is None:
+        y_affine, y_shape, mode = choose_grid(images, s.voxel_size)
+    else:
+        y_affine, y_shape = np.asarray(grid[0], float), tuple(int(d) for d in grid[1])
+        mode = "sr"
+    y0 = initial_images(images, n_channels, y_affine, y_shape)
+    noise: list[NoiseEstimate | None] = [None] * len(images)
+    result = Result(y0, y_affine, y_shape, mode, noise)
+    if s.linear:
+        result.seconds = time.perf_counter() - start
+        return _finish(result, images, n_channels)
+    noise = [estimate_noise(im.data, ct=s.ct) for im in images]
+    result.noise = noise
+    observations = []
+    for im, est in zip(images, noise):
+        proj = Projection(y_affine, y_shape, im.affine, im.data.shape, mode=mode,
+                          profile_ip=s.profile_ip, profile_tp=s.profile_tp, gap=s.gap,
+                          dtype=dtype, device=device)
+        data = torch.as_tensor(np.ascontiguousarray(im.data), dtype=dtype, device=device)
+        observations.append(Observation(data, im.channel, proj, est.precision, s.ct))
+    options = Options(reg_scale=s.reg_scale, levels=s.levels, max_iter=s.max_iter,
+                      tolerance=s.tolerance, cg_max_iter=s.cg_max_iter, cg_tol=s.cg_tol,
+                      scaling=s.scaling and mode != "identity",
+                      unified_rigid=s.unified_rigid and len(images) > 1 and mode != "identity")
+    y = torch.as_tensor(y0, dtype=dtype, device=device)
+    admm = ADMM(observations, y, _lambda0(noise, images, n_channels, mode, s.ct),
+                _voxel_sizes(y_affine), options)
+    log.info("unires: %d image(s), %d channel(s), grid %s at %s mm, mode %s, rho %.4g, "
+             "lambda %s", len(images), n_channels, y_shape,
+             np.round(_voxel_sizes(y_affine), 3).tolist(), mode, admm.rho,
+             [f"{v:.3g}" for v in admm.lam])
+    history = admm.run(progress)
+    result.images = admm.y.cpu().numpy()
+    result.history, result.iterations = history, history.iterations
+    result.rigid = [o.projection.rigid.copy() for o in observations]
+    result.interleave = [float(o.projection.log_scale) for o in observations]
+    result.peak_memory_gb = _peak_memory_gb(device)
+    result.seconds = time.perf_counter() - start
+    log.info("unires: %d iterations in %.1f s, peak memory %.2f GB", result.iterations,
+             result.seconds, result.peak_memory_gb)
+    return _finish(result, images, n_channels)
+
+
+def _finish(result: Result, images, n_channels) -> Result:
+    """Clip each channel to its inputs' range; clean FOV for a single input."""
+    for c in range(n_channels):
+        lo = min(float(im.data.min()) for im in images if im.channel == c)
+        hi = max(float(im.data.max()) for im in images if im.channel == c)
+        np.clip(result.images[c], lo, hi, out=result.images[c])
+    if len(images) == 1:
+        im = images[0]
+        idx = np.indices(result.shape).reshape(3, -1)
+        src = np.linalg.solve(im.affine, result.affine)
+        mapped = src[:3, :3] @ idx + src[:3, 3:4]
+        inside = np.all((mapped >= -0.5) & (mapped <= np.array(im.data.shape[:3])[:, None] - 0.5),
+                        axis=0)
+        result.images[0][~inside.reshape(result.shape)] = 0
+    return result
