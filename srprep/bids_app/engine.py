@@ -12,8 +12,11 @@ Pydra 1.0a12 rough edges handled here (see the pipeline brief):
 * **Telemetry** -- ``NO_ET=1`` avoids the version-check request on offline nodes.
 * **Errors** -- the debug worker raises, ``cf`` returns ``errored``; both leave
   ``_error.pklz`` files that :func:`collect_failures` turns into one line per node.
-* **SLURM** -- the stock worker has one global ``sbatch_args``; :class:`PerNodeSlurmWorker`
-  adds per-node arguments (GPU requests for inference nodes only).
+* **Fork safety** -- the ``cf`` worker forks; a child deadlocks if the parent used
+  torch/OpenMP and cannot use CUDA if the parent initialised it.  :func:`make_worker`
+  returns a ``cf`` worker with spawned processes instead.
+* **SLURM** -- the stock worker has one global ``sbatch_args``; ``PerNodeSlurmWorker``
+  (:mod:`.workers`) adds per-node arguments (GPU requests for inference nodes only).
 """
 from __future__ import annotations
 
@@ -95,47 +98,22 @@ def purge_incomplete(cache_root: Path) -> int:
     return n
 
 
-def _slurm_worker_class():
-    from pydra.workers import slurm
-
-    class PerNodeSlurmWorker(slurm.Worker):
-        """Stock SLURM worker plus per-node ``sbatch`` arguments.
-
-        Each job is submitted through a one-off stock worker carrying the extra
-        arguments, so concurrent jobs never share mutable state (mutating
-        ``self.sbatch_args`` inside the async ``run`` would race).  Deliberately not an
-        attrs class: attrs' generated ``__getstate__`` pickles the event loop.
-        """
-
-        _plugin_name = "srprep-slurm"
-
-        def __init__(self, per_node_args: dict[str, str] | None = None, **kwargs):
-            super().__init__(**kwargs)
-            self.per_node_args = dict(per_node_args or {})
-
-        async def run(self, job, rerun: bool = False):
-            extra = self.per_node_args.get(job.name, "")
-            one_off = slurm.Worker(sbatch_args=f"{self.sbatch_args} {extra}".strip(),
-                                   poll_delay=self.poll_delay)
-            one_off.loop = self.loop
-            return await one_off.run(job, rerun=rerun)
-
-    return PerNodeSlurmWorker
-
-
 def make_worker(name: str, *, n_procs: int = 1, sbatch_args: str = "",
                 per_node_args: dict[str, str] | None = None, poll_delay: float = 1.0):
     """Worker name or instance plus kwargs for :class:`pydra.engine.submitter.Submitter`."""
     if name == "debug":
         return "debug", {}
     if name == "cf":
-        return "cf", {"n_procs": max(1, int(n_procs))}
+        from .workers import SpawnWorker
+
+        return SpawnWorker(n_procs=max(1, int(n_procs))), {}
     if name == "slurm":
         if "--error" in sbatch_args:  # crashes the 1.0a12 slurm worker
             raise ValueError("--error is not supported in sbatch arguments (Pydra bug)")
-        cls = _slurm_worker_class()
-        return cls(per_node_args=per_node_args, sbatch_args=sbatch_args,
-                   poll_delay=poll_delay), {}
+        from .workers import PerNodeSlurmWorker
+
+        return PerNodeSlurmWorker(per_node_args=per_node_args, sbatch_args=sbatch_args,
+                                  poll_delay=poll_delay), {}
     raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
 
 

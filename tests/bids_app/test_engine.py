@@ -61,7 +61,9 @@ def test_purge_removes_errored_unfinished_and_locks(tmp_path):
 
 
 def test_make_worker():
-    assert engine.make_worker("cf", n_procs=3) == ("cf", {"n_procs": 3})
+    worker, kwargs = engine.make_worker("cf", n_procs=3)
+    assert worker.n_procs == 3 and kwargs == {}
+    assert worker.pool._mp_context.get_start_method() == "spawn"
     assert engine.make_worker("debug") == ("debug", {})
     worker, kwargs = engine.make_worker("slurm", sbatch_args="-p short",
                                         per_node_args={"infer": "--gres=gpu:1"})

@@ -12,22 +12,22 @@ import numpy as np
 
 from srprep.bids_app.cli.run import main
 
-# Runs the CLI with reslice_file patched to hang on the T2w image (after PDw and T1w are
-# done: with one worker process the jobs run in sorted order).  The patch is inherited
-# by the forked cf workers.
-HANGING_RUN = textwrap.dedent("""
-    import pathlib, sys, time
-    import srprep.core.resample as resample
-    original = resample.reslice_file
-    marker = pathlib.Path(sys.argv[1])
-    def hang_on_t2w(in_file, out_file, *args, **kwargs):
-        if "T2w" in str(in_file):
-            marker.write_text("inside the T2w task")
-            time.sleep(600)
-        return original(in_file, out_file, *args, **kwargs)
-    resample.reslice_file = hang_on_t2w
-    from srprep.bids_app.cli.run import main
-    sys.exit(main(sys.argv[2:]))
+# Loaded by every Python process of the killed run (the CLI and its spawned workers) via
+# PYTHONPATH: reslice_file hangs on the T2w image, after PDw and T1w are done (with one
+# worker process the jobs run in sorted order).
+SITECUSTOMIZE = textwrap.dedent("""
+    import os
+    marker = os.environ.get("SRPREP_TEST_HANG_MARKER")
+    if marker:
+        import pathlib, time
+        import srprep.core.resample as resample
+        original = resample.reslice_file
+        def hang_on_t2w(in_file, out_file, *args, **kwargs):
+            if "T2w" in str(in_file):
+                pathlib.Path(marker).write_text("inside the T2w task")
+                time.sleep(600)
+            return original(in_file, out_file, *args, **kwargs)
+        resample.reslice_file = hang_on_t2w
 """)
 
 
@@ -43,9 +43,14 @@ def _results(cache_root):
 
 def test_killed_run_resumes_and_matches_uninterrupted_run(demo_dataset):
     marker = demo_dataset / "marker"
-    proc = subprocess.Popen([sys.executable, "-c", HANGING_RUN, str(marker),
+    hook = demo_dataset / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = dict(os.environ, SRPREP_TEST_HANG_MARKER=str(marker),
+               PYTHONPATH=os.pathsep.join([str(hook), *sys.path]))
+    proc = subprocess.Popen([sys.executable, "-m", "srprep.bids_app.cli.run",
                              *_args(demo_dataset, "out", "work")], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "run ended before the hang"

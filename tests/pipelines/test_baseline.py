@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from pydra.engine.submitter import Submitter
 
+from srprep.bids_app import engine
 from srprep.pipelines.baseline import ResliceWorkflow
 from tests.helpers import blob_volume, write_nifti
 
@@ -22,8 +23,8 @@ def test_split_over_inputs_keeps_order(tmp_path, worker):
                                      np.diag([1, 1, zoom, 1.0]))))
     task = ResliceWorkflow(voxel_size=[1.0, 1.0, 1.0], interpolation="cubic").split(
         ("in_file", "source_name"), in_file=files, source_name=["a", "b"])
-    kw = {"n_procs": 2} if worker == "cf" else {}
-    with Submitter(worker=worker, cache_root=tmp_path / "cache", **kw) as sub:
+    plugin, kw = engine.make_worker(worker, n_procs=2)   # srprep's spawn-based cf worker
+    with Submitter(worker=plugin, cache_root=tmp_path / "cache", **kw) as sub:
         res = sub(task)
     assert not res.errored
     shapes = [nib.load(str(p)).shape for p in res.outputs.out_file]
