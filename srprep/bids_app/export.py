@@ -102,7 +102,9 @@ def prepare_output_dir(output_dir: Path, bids_dir: Path, *, container: dict | No
                        ) -> None:
     """Create the derivative dataset's top-level files (idempotent)."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    removed = remove_stale_temporaries(output_dir)
+    # other runs may be writing (job arrays): only old top-level leftovers are removed here;
+    # each participant's folder is cleaned under that participant's lock
+    removed = remove_stale_temporaries(output_dir, older_than=3600, recursive=False)
     if removed:
         log.info("removed %d temporary files left by an interrupted run", removed)
     _write_json_if_changed(dataset_description(bids_dir, container=container),

@@ -2,11 +2,12 @@
 export of derivatives, crash logs and the HTML report."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
 
-from srprep.core.atomic import write_json, write_text
+from srprep.core.atomic import remove_stale_temporaries, write_json, write_text
 from srprep.core.errors import InputError
 
 from . import engine
@@ -68,6 +69,10 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
     status["methods"].append(entry)
     try:
         jobs = spec.plan(usable, settings)
+        for job in jobs:
+            for warning in job.params.get("warnings", []):
+                log.warning("sub-%s: %s: %s", participant, method, warning)
+                status["warnings"].append(f"{method}: {warning}")
         if not jobs:
             status["warnings"].append(f"{method}: no suitable inputs for this participant")
             return True
@@ -94,8 +99,41 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
     return True
 
 
+@contextlib.contextmanager
+def participant_lock(settings: Settings, participant: str):
+    """Exclusive hold on a participant's output folder and work cache (yields False when
+    another run has it).  Runs on different participants -- job arrays -- proceed."""
+    from filelock import FileLock, Timeout
+
+    folders = (settings.output_dir / "logs" / ".locks", settings.version_dir / ".locks")
+    locks = []
+    try:
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock = FileLock(str(folder / f"sub-{participant}.lock"))
+            lock.acquire(timeout=0)
+            locks.append(lock)
+        yield True
+    except Timeout:
+        yield False
+    finally:
+        for lock in locks:
+            lock.release()
+
+
 def process_participant(settings: Settings, layout, participant: str, command: str) -> dict:
     """Run every selected method for one participant; never raises for data problems."""
+    with participant_lock(settings, participant) as acquired:
+        if not acquired:
+            message = (f"another srprep run is processing sub-{participant} in "
+                       f"{settings.output_dir} or {settings.work_dir}")
+            log.error("sub-%s: %s", participant, message)
+            return {"participant": participant, "status": "locked", "errors": [message]}
+        remove_stale_temporaries(settings.output_dir / f"sub-{participant}")
+        return _process(settings, layout, participant, command)
+
+
+def _process(settings: Settings, layout, participant: str, command: str) -> dict:
     start = time.monotonic()
     status = {"participant": participant, "run_id": settings.run_id, "command": command,
               "methods": [], "errors": [], "warnings": [], "crash_logs": []}

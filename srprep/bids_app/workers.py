@@ -35,13 +35,57 @@ class SpawnWorker(cf.Worker):
         self.pool = self._spawn_pool()
 
 
-class PerNodeSlurmWorker(slurm.Worker):
-    """Stock SLURM worker plus per-node ``sbatch`` arguments (e.g. ``--gres=gpu:1`` for
-    inference nodes only).
+class _SlurmJob(slurm.Worker):
+    """Stock SLURM worker whose job-status check also works without accounting.
 
-    Each job is submitted through a one-off stock worker carrying the extra arguments, so
+    Pydra asks ``sacct`` for the exit state, which fails on clusters without
+    ``slurmdbd`` ("accounting storage is disabled"); ``scontrol show job`` answers from
+    the controller's memory (kept for ``MinJobAge`` seconds) and is used instead.
+    """
+
+    _plugin_name = "slurm"
+
+    async def _verify_exit_code(self, jobid):
+        from pydra.workers import base
+
+        _, stdout, _ = await base.read_and_display_async(
+            "sacct", "-n", "-X", "-j", jobid, "-o", "JobID,State,ExitCode", hide_display=True)
+        if stdout.strip() and self._sacct_re.search(stdout):
+            return await super()._verify_exit_code(jobid)
+        _, stdout, _ = await base.read_and_display_async(
+            "scontrol", "show", "job", "-o", jobid, hide_display=True)
+        fields = dict(item.split("=", 1) for item in stdout.split() if "=" in item)
+        state, exit_code = fields.get("JobState", ""), fields.get("ExitCode", "0:0")
+        if not state:
+            raise RuntimeError(f"SLURM job {jobid}: no information from sacct or scontrol")
+        if state in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED"):
+            return False
+        if state in ("CANCELLED", "TIMEOUT", "PREEMPTED"):
+            return state
+        if state == "COMPLETED" and exit_code.split(":")[0] == "0":
+            return True
+        error_file = self.error.get(jobid)
+        lines = [ln for ln in _read(error_file).splitlines() if ln.strip()]
+        raise RuntimeError(f"SLURM job {jobid} {state} (exit {exit_code}): "
+                           f"{lines[-1] if lines else 'no error output'}")
+
+
+def _read(path) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except (OSError, TypeError):
+        return ""
+
+
+class PerNodeSlurmWorker(slurm.Worker):
+    """SLURM worker with per-node ``sbatch`` arguments (e.g. ``--gres=gpu:1`` for inference
+    nodes only).
+
+    Each job is submitted through a one-off worker carrying the extra arguments, so
     concurrent jobs never share mutable state (mutating ``self.sbatch_args`` inside the
-    async ``run`` would race).
+    async ``run`` would race).  The arguments of every submission are appended to
+    ``<cache_root>/sbatch-args.tsv`` (node name, arguments) for auditing.
     """
 
     _plugin_name = "srprep-slurm"
@@ -51,8 +95,9 @@ class PerNodeSlurmWorker(slurm.Worker):
         self.per_node_args = dict(per_node_args or {})
 
     async def run(self, job, rerun: bool = False):
-        extra = self.per_node_args.get(job.name, "")
-        one_off = slurm.Worker(sbatch_args=f"{self.sbatch_args} {extra}".strip(),
-                               poll_delay=self.poll_delay)
+        args = f"{self.sbatch_args} {self.per_node_args.get(job.name, '')}".strip()
+        with open(job.cache_root / "sbatch-args.tsv", "a") as log:
+            log.write(f"{job.name}\t{args}\n")
+        one_off = _SlurmJob(sbatch_args=args, poll_delay=self.poll_delay)
         one_off.loop = self.loop
         return await one_off.run(job, rerun=rerun)

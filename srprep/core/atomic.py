@@ -82,11 +82,20 @@ def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     return Path(dst)
 
 
-def remove_stale_temporaries(root: str | os.PathLike) -> int:
-    """Delete temporaries left by killed writers under ``root``; return how many."""
+def remove_stale_temporaries(root: str | os.PathLike, *, older_than: float = 0.0,
+                             recursive: bool = True) -> int:
+    """Delete temporaries left by killed writers under ``root``; return how many.
+
+    Only call it where no other process is writing, or with ``older_than`` (seconds)
+    large enough that no live writer can own the file.
+    """
+    import time
+
     n = 0
-    for tmp in Path(root).rglob(TEMP_GLOB):
-        if tmp.is_file() and ".tmp" in tmp.name:
+    now = time.time()
+    found = Path(root).rglob(TEMP_GLOB) if recursive else Path(root).glob(TEMP_GLOB)
+    for tmp in found:
+        if tmp.is_file() and ".tmp" in tmp.name and now - tmp.stat().st_mtime >= older_than:
             with contextlib.suppress(OSError):
                 tmp.unlink()
                 n += 1

@@ -39,3 +39,18 @@ def test_unires_on_demo_is_validator_clean_and_overlays_inputs(demo_dataset, cap
     inside = data > 200
     assert np.corrcoef(back[inside], data[inside])[0, 1] > 0.9
     assert "desc-unires" in (out / "sub-02.html").read_text()
+
+
+def test_linear_mode_and_memory_warning(demo_dataset, capsys, caplog):
+    out = demo_dataset / "out"
+    code = main([str(demo_dataset / "bids"), str(out), "participant", "-w",
+                 str(demo_dataset / "work"), "--participant-label", "01", "--linear",
+                 "--mem", "1M", "--skip-bids-validation", "--no-coregister"])
+    assert code == 0, capsys.readouterr().err
+    assert any("unires needs about" in r.getMessage() and "--mem is 0.001 GB" in r.getMessage()
+               for r in caplog.records if r.levelname == "WARNING")
+    status = json.loads((out / "logs" / "sub-01_status.json").read_text())
+    assert any("unires needs about" in w for w in status["warnings"])
+    side = json.loads(next(out.rglob("*desc-unires_T1w.json")).read_text())
+    assert side["srprep"]["Fit"]["iterations"] == 0 and side["srprep"]["Parameters"]["linear"]
+    assert "unires needs about" in (out / "sub-01.html").read_text()

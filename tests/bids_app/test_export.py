@@ -1,4 +1,6 @@
 import json
+import os
+import time
 
 import numpy as np
 
@@ -40,11 +42,14 @@ def test_prepare_output_dir(tmp_path):
         {"Name": "x", "BIDSVersion": "1.10.0", "License": "CC0", "DatasetDOI": "10.1/abc"}))
     out = tmp_path / "out"
     out.mkdir()
-    (out / ".x.nii.gz.1.ab.tmp.nii.gz").write_text("stale")
+    stale, fresh = out / ".x.nii.gz.1.ab.tmp.nii.gz", out / ".y.json.2.cd.tmp.json"
+    stale.write_text("left by a run killed 2 h ago")
+    fresh.write_text("being written by a concurrent run")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
     prepare_output_dir(out, raw)
     desc = json.loads((out / "dataset_description.json").read_text())
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "srprep"
     assert desc["License"] == "CC0" and desc["SourceDatasets"][0]["DOI"] == "10.1/abc"
     assert desc["DatasetLinks"]["raw"].startswith("file://")
     assert (out / ".bidsignore").read_text() == BIDSIGNORE
-    assert not (out / ".x.nii.gz.1.ab.tmp.nii.gz").exists()
+    assert not stale.exists() and fresh.exists()

@@ -153,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="Pydra worker: cf (local processes, default), debug (serial, "
                           "in-process) or slurm (one sbatch job per step)")
     run.add_argument("--sbatch-args", default="",
-                     help="extra sbatch arguments for --worker slurm (e.g. '-p short')")
+                     help="extra sbatch arguments for --worker slurm, given with '=' "
+                          "(e.g. --sbatch-args='-p short --mem=8G')")
+    run.add_argument("--gpu-sbatch-args", default="--gres=gpu:1",
+                     help="sbatch arguments added to GPU steps with --worker slurm unless "
+                          "--device cpu (default '--gres=gpu:1')")
     run.add_argument("--clean-workdir", action="store_true",
                      help="delete a participant's cached intermediate results before running")
     run.add_argument("--debug", action="store_true",

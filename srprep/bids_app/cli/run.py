@@ -56,10 +56,21 @@ def settings_from_args(opts):
         methods=list(dict.fromkeys(opts.method)), output_resolution=list(opts.output_resolution),
         nprocs=nprocs, omp_nthreads=omp, mem_gb=opts.mem, device=opts.device,
         weights_dir=weights, worker=worker, sbatch_args=opts.sbatch_args,
+        per_node_sbatch_args=_gpu_node_args(opts, worker),
         skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
         clean_workdir=opts.clean_workdir,
         method_options={"unires": _unires_options(opts)},
     )
+
+
+def _gpu_node_args(opts, worker: str) -> dict[str, str]:
+    """Per-node sbatch arguments: GPU resources for the methods' GPU steps only."""
+    from ..methods import get_method
+
+    if worker != "slurm" or opts.device == "cpu" or not opts.gpu_sbatch_args:
+        return {}
+    return {node: opts.gpu_sbatch_args for m in dict.fromkeys(opts.method)
+            for node in get_method(m).gpu_nodes}
 
 
 def _unires_options(opts) -> dict:
@@ -121,6 +132,7 @@ def _prepare(settings):
 
     engine.configure_environment(settings.work_dir, settings.omp_nthreads)
     os.environ["SRPREP_DEVICE"] = settings.device
+    os.environ.setdefault("SRPREP_LOCK_DIR", str(settings.work_dir / ".locks"))
     if settings.weights_dir:
         os.environ["SRPREP_WEIGHTS_DIR"] = str(settings.weights_dir)
     _check_device(settings.device)
@@ -128,19 +140,6 @@ def _prepare(settings):
         _validate_input(settings)
     layout = load_layout(settings.bids_dir, settings.version_dir / "pybids_db")
     return layout, select_participants(layout, settings.participant_labels)
-
-
-def _acquire_lock(output_dir: Path):
-    from filelock import FileLock, Timeout
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(output_dir / ".srprep.lock"))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise UsageError(f"another srprep run is writing to {output_dir}; wait for it to "
-                         "finish or choose another output directory") from None
-    return lock
 
 
 def _run_participants(settings, layout, participants, command: str) -> list[dict]:
@@ -178,23 +177,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(opts)
         layout, participants = _prepare(settings)
-        lock = _acquire_lock(settings.output_dir)
     except UsageError as exc:
         print(f"srprep: error: {exc}", file=sys.stderr)
         return 2
-    try:
-        from ..export import prepare_output_dir
-        from ..provenance import write_provenance
-        from ..reports import dataset_index
+    from ..export import prepare_output_dir
+    from ..provenance import write_provenance
+    from ..reports import dataset_index
 
-        command = "srprep " + shlex.join(argv)
-        settings.save()
-        prepare_output_dir(settings.output_dir, settings.bids_dir)
-        write_provenance(settings, command)
-        results = _run_participants(settings, layout, participants, command)
-        dataset_index(settings.output_dir)
-    finally:
-        lock.release()
+    command = "srprep " + shlex.join(argv)
+    settings.save()
+    engine_name = os.environ.get("SRPREP_CONTAINER")
+    prepare_output_dir(settings.output_dir, settings.bids_dir,
+                       container={"Type": engine_name} if engine_name else None)
+    write_provenance(settings, command)
+    results = _run_participants(settings, layout, participants, command)
+    dataset_index(settings.output_dir)
+    if results and all(r["status"] == "locked" for r in results):
+        print(f"srprep: error: another srprep run is writing to {settings.output_dir} "
+              "(all selected participants are locked); wait for it to finish or choose "
+              "another output directory", file=sys.stderr)
+        return 2
     failed = [r["participant"] for r in results if r["status"] != "ok"]
     if failed:
         print(f"srprep: {len(failed)} of {len(results)} participant(s) failed: "

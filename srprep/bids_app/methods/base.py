@@ -57,4 +57,5 @@ class MethodSpec:
     collect: Callable[[Job, dict, Any], list[Derivative]]
     output_fields: tuple[str, ...] = ("out_file",)
     needs_weights: bool = False
-    uses_gpu: bool = False
+    #: workflow nodes that run on the GPU when one is used (get GPU resources on SLURM)
+    gpu_nodes: tuple[str, ...] = ()

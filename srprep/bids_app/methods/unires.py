@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import numpy as np
+
 from ..naming import BIDSName, resolution_label
 from ..query import SourceImage
 from .base import Derivative, Job, MethodSpec
@@ -29,8 +31,29 @@ def _plan(sources: list[SourceImage], settings) -> list[Job]:
         images = sorted(sessions[session], key=lambda s: (_suffix_rank(s.name.suffix), s.relpath))
         suffixes = list(dict.fromkeys(s.name.suffix for s in images))
         channels = [suffixes.index(s.name.suffix) for s in images]
-        jobs.append(Job("unires", images, {"channels": channels, "names": suffixes}))
+        job = Job("unires", images, {"channels": channels, "names": suffixes})
+        job.params["warnings"] = _memory_warnings(images, len(suffixes), settings)
+        jobs.append(job)
     return jobs
+
+
+def _memory_warnings(images: list[SourceImage], n_channels: int, settings) -> list[str]:
+    """Compare the fit's working memory (from the headers' mean space) with --mem."""
+    import nibabel as nib
+
+    from srprep.core.meanspace import mean_space
+    from srprep.models.unires.fit import estimate_memory_gb
+
+    if not settings.mem_gb:
+        return []
+    headers = [nib.load(str(s.path)) for s in images]
+    _, shape = mean_space([h.affine for h in headers], [h.shape[:3] for h in headers],
+                          settings.output_resolution)
+    need = estimate_memory_gb(n_channels, len(images), int(np.prod(shape)))
+    if need <= settings.mem_gb:
+        return []
+    return [f"unires needs about {need:.1f} GB for a {shape} grid but --mem is "
+            f"{settings.mem_gb:g} GB: use a coarser --output-resolution or more memory"]
 
 
 def options(settings) -> dict:
@@ -111,5 +134,5 @@ UNIRES = MethodSpec(
     description="UniRes: model-based multi-contrast super-resolution (MTV prior, "
                 "joint registration, slice-profile model); no weights needed",
     datatypes=("anat",), plan=_plan, build=_build, collect=_collect,
-    output_fields=("out_files", "summary"), uses_gpu=True,
+    output_fields=("out_files", "summary"), gpu_nodes=("fit",),
 )

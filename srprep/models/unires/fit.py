@@ -116,6 +116,12 @@ def initial_images(images, n_channels, y_affine, y_shape) -> np.ndarray:
     return total / np.maximum(count, 1)
 
 
+def estimate_memory_gb(n_channels: int, n_images: int, n_voxels: int) -> float:
+    """Working memory of a fit: ~(7C + 11) float32 volumes on the output grid (y, z, w,
+    CG and difference buffers) plus ~4 per observation (sampling grid, mask, A'x)."""
+    return 4 * n_voxels * (7 * n_channels + 11 + 4 * n_images) / 2**30
+
+
 def _peak_memory_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
