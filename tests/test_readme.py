@@ -37,7 +37,7 @@ def test_python_api_example_runs(tmp_path, mni_t1, monkeypatch):
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
-    in_atlas, back = out.stdout.split()
+    in_atlas, back = out.stdout.strip().splitlines()
     aligned = nib.load(in_atlas)
     np.testing.assert_allclose(aligned.affine, atlas_affine)
     inside = atlas > 20

@@ -163,12 +163,15 @@ def resample_to_reference_file(
     out_file: str | os.PathLike,
     *,
     order: int | str = 3,
+    mode: str = "constant",
 ) -> Path:
-    """Resample a NIfTI onto another image's grid (world coordinates; zero outside)."""
+    """Resample a NIfTI onto another image's grid (world coordinates; zero outside, or
+    edge values with ``mode="nearest"``)."""
     from .nifti import check_header, load_image, save_like
 
     src = load_image(in_file)
     check_header(reference_file)
     ref = nib.load(str(reference_file))
-    data = resample(np.asarray(src.dataobj), src.affine, ref.affine, ref.shape[:3], order=order)
+    data = resample(np.asarray(src.dataobj), src.affine, ref.affine, ref.shape[:3], order=order,
+                    mode=mode)
     return save_like(data, ref.affine, out_file, src)

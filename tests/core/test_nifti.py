@@ -100,7 +100,9 @@ def test_save_image_is_atomic_on_failure(tmp_path, monkeypatch):
             fh.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(nib, "save", boom)
+    import srprep.core.nifti as nifti
+
+    monkeypatch.setattr(nifti, "_write", boom)
     with pytest.raises(OSError, match="No space left"):
         save_image(np.zeros((3, 3, 3)), np.eye(4), target)
     assert list(tmp_path.iterdir()) == []

@@ -71,7 +71,7 @@ def align_to_atlas(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 def unires_files(in_files: list, channels: list[int], out_files: list,
                  transforms: list | None = None, *, common_output: bool = False,
-                 **settings) -> dict:
+                 grid_like=None, **settings) -> dict:
     """Reconstruct NIfTI inputs; write one output per channel.
 
     Args:
@@ -82,6 +82,7 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
             become ``T^-1 M``); None: trust the headers.
         common_output: align to the MNI152 template (rigid) and use the atlas box with
             CNN-friendly dims at ``voxel_size``.
+        grid_like: NIfTI whose grid the outputs use (e.g. a ground truth's).
         settings: :class:`~srprep.models.unires.fit.Settings` fields.
 
     Returns:
@@ -97,6 +98,11 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
         to_atlas = align_to_atlas(np.asarray(sources[0].dataobj), affines[0])
         affines = [np.linalg.solve(to_atlas, a) for a in affines]
         grid = atlas_grid(opts.voxel_size if opts.voxel_size else 1.0)
+    if grid_like is not None:
+        import nibabel as nib
+
+        ref = nib.load(os.fspath(grid_like))
+        grid = (ref.affine, ref.shape[:3])
     images = [InputImage(np.asarray(im.dataobj, dtype=np.float32), a, int(c))
               for im, a, c in zip(sources, affines, channels)]
     result = fit(images, opts, grid=grid)
