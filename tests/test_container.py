@@ -120,8 +120,14 @@ def test_emulated_build_test_and_runscript(bookworm_rootfs, tmp_path, demo_datas
     _run([sys.executable, "-m", "pip", "download", "-q", "-d", str(root / "opt/srprep/wheels"),
           "torch==2.13.0", "setuptools>=64", "wheel", str(ROOT)], timeout=1800)
     shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")   # apt in %post
+    # the root must be a mount point, as in a container (fileformats checks /proc/mounts)
+    _run(["mount", "--bind", str(root), str(root)])
     (root / "proc").mkdir(exist_ok=True)
     _run(["mount", "-t", "proc", "proc", str(root / "proc")])
+    # multiprocessing needs /dev/shm (apptainer provides it); a private tmpfs, never the
+    # host's /dev, so that deleting the test folder cannot touch the host
+    (root / "dev" / "shm").mkdir(parents=True, exist_ok=True)
+    _run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", str(root / "dev" / "shm")])
     try:
         _chroot(root, parts["post"])                                    # %post
         env_file = root / ".singularity.d" / "env" / "90-environment.sh"
@@ -134,7 +140,9 @@ def test_emulated_build_test_and_runscript(bookworm_rootfs, tmp_path, demo_datas
                 "--method", "cubic", "unires", "--max-iter", "3", "--participant-label", "01"]
         _chroot(root, source + parts["runscript"], *args)               # %runscript
     finally:
-        subprocess.run(["umount", str(root / "proc")], check=False)
+        for mounted in (root / "dev" / "shm", root / "proc", root):
+            if subprocess.run(["umount", str(mounted)]).returncode != 0:
+                subprocess.run(["umount", "-l", str(mounted)], check=False)
     out = root / "data" / "out"
     names = sorted(p.name for p in out.rglob("*.nii.gz"))
     assert "sub-01_ses-1_res-4mm_desc-cubic_T2w.nii.gz" in names

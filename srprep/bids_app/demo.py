@@ -78,7 +78,11 @@ def truth_images(resolution: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
 def _motion_matrix(participant: str) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 
-    angles, shift = MOTION.get(participant, MOTION["02"])
+    if participant in MOTION:
+        angles, shift = MOTION[participant]
+    else:  # further participants: a reproducible pose of up to 5 deg / 4 mm
+        rng = np.random.default_rng(int(participant))
+        angles, shift = rng.uniform(-5, 5, 3), rng.uniform(-4, 4, 3)
     m = np.eye(4)
     m[:3, :3] = Rotation.from_euler("xyz", angles, degrees=True).as_matrix()
     m[:3, 3] = shift
@@ -141,6 +145,39 @@ def write_dwi(root: Path, truth_root: Path, participant: str, seed: int) -> None
                                                    "PhaseEncodingDirection": "j-"})
 
 
+def write_dwi_phantoms(root: Path, labels: list[str], *, shape=(24, 24, 16), snr: float = 30.0,
+                      keep_every: int = 1, truth_root: Path | None = None, seed: int = 0) -> Path:
+    """A BIDS dataset of simulated 3-shell dMRI phantoms (dipy's 3-shell table,
+    multi-tensor signals, Rician noise at ``snr``), one series per participant.
+
+    ``keep_every`` > 1 keeps every k-th direction per shell (+ b=0): an angularly
+    undersampled acquisition.  ``truth_root`` receives the full noise-free series.
+    """
+    from srprep.core.dmri_sim import multishell_phantom
+    from srprep.core.dwi import shell_labels, write_bvals_bvecs
+    from srprep.core.nifti import save_image
+
+    for label in labels:
+        ph = multishell_phantom(shape, snr=snr, seed=seed + int(label))
+        shells = shell_labels(ph.bvals)
+        keep = np.sort(np.concatenate([np.flatnonzero(shells == s)[:: keep_every if s else 1]
+                                       for s in np.unique(shells)]))
+        rel, stem = Path(f"sub-{label}/dwi"), f"sub-{label}_dwi"
+        outputs = [(root, ph.noisy[..., keep], keep)]
+        if truth_root is not None:
+            outputs.append((truth_root, ph.signal, np.arange(len(ph.bvals))))
+        for folder, data, idx in outputs:
+            save_image(data, ph.affine, folder / rel / f"{stem}.nii.gz", dtype=np.float32)
+            write_bvals_bvecs(ph.bvals[idx], ph.bvecs[idx], folder / rel / f"{stem}.bval",
+                              folder / rel / f"{stem}.bvec")
+            write_json(folder / rel / f"{stem}.json", {"MagneticFieldStrength": 3,
+                                                       "PhaseEncodingDirection": "j-"})
+    _dataset_files(root, "srprep simulated dMRI phantoms", labels)
+    if truth_root is not None:
+        _dataset_files(truth_root, "srprep simulated dMRI phantoms (noise-free)", labels)
+    return root
+
+
 def _dataset_files(root: Path, name: str, participants: list[str]) -> None:
     write_json(root / "dataset_description.json", {
         "Name": name, "BIDSVersion": "1.10.0", "DatasetType": "raw", "License": "CC0",
@@ -173,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="srprep-demo", description=__doc__.split("\n\n")[0],
         epilog="Arguments after '--' are passed to srprep (e.g. -- --method linear cubic).")
     parser.add_argument("outdir", type=Path, help="folder to create the demo in")
-    parser.add_argument("--participants", type=int, default=2, choices=range(1, 3))
+    parser.add_argument("--participants", type=int, default=2, choices=range(1, 10),
+                        help="number of participants (same anatomy, other pose and noise)")
     parser.add_argument("--resolution", type=float, default=2.0,
                         help="ground-truth voxel size in mm (default 2; 1 = full MNI)")
     parser.add_argument("--no-run", action="store_true", help="only build the dataset")

@@ -155,7 +155,10 @@ def collect_failures(cache_root: Path) -> list[TaskFailure]:
     import cloudpickle
 
     failures = []
-    for err in sorted(cache_root.glob("python-*/_error.pklz"), key=lambda p: p.stat().st_mtime):
+    errors = sorted(cache_root.glob("python-*/_error.pklz"), key=lambda p: p.stat().st_mtime)
+    if not errors:  # the workflow itself failed (e.g. its worker pool broke)
+        errors = sorted(cache_root.glob("workflow-*/_error.pklz"), key=lambda p: p.stat().st_mtime)
+    for err in errors:
         try:
             with open(err, "rb") as fh:
                 info = cloudpickle.load(fh)

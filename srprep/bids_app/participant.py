@@ -8,7 +8,7 @@ import shutil
 import time
 
 from srprep.core.atomic import remove_stale_temporaries, write_json, write_text
-from srprep.core.errors import InputError
+from srprep.core.errors import ConfigurationError, InputError
 
 from . import engine
 from .config import Settings
@@ -77,7 +77,7 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
             status["warnings"].append(f"{method}: no suitable inputs for this participant")
             return True
         task = spec.build(jobs, settings)
-    except (InputError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (InputError, ConfigurationError, ValueError, TypeError, FileNotFoundError) as exc:
         status["errors"].append(f"{method}: {exc}")
         return False
     log.info("sub-%s: running %s on %d job(s)", participant, method, len(jobs))

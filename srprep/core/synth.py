@@ -155,3 +155,42 @@ def degrade_file(in_file, out_file, *, axis: int, thickness: float, noise: float
     save_image(lr, lr_affine, out_file, dtype=np.float32)
     return {"shape": list(lr.shape), "sigma": sigma,
             "zooms": [float(z) for z in np.sqrt((lr_affine[:3, :3] ** 2).sum(0))]}
+
+
+def synthesize_file(in_file, out_thick, out_interpolated, *, axis: int, thickness: float,
+                    gap: float = 0.0, profile: str = "box", model: str = "physical",
+                    order: int = 3) -> dict:
+    """Thick-slice version of an isotropic NIfTI, on its real grid and interpolated back.
+
+    Args:
+        axis: canonical (RAS) axis of the slices: 0 sagittal, 1 coronal, 2 axial.
+        thickness: slice thickness in mm (any float; ``model="reference"`` needs an
+            integer multiple of the voxel size).
+        model: ``physical`` (slice profile on a real thick-slice lattice) or
+            ``reference`` (BABY-AI: keep every k-th slice, cubic zoom back).
+        order: spline order of the interpolation back to the isotropic grid.
+
+    Returns:
+        Geometry of the thick-slice image.
+    """
+    from .nifti import load_image, save_image, to_canonical, voxel_sizes
+
+    ras, _ = to_canonical(load_image(in_file, allow_4d=False))
+    data = np.asarray(ras.dataobj, dtype=np.float32)
+    if model == "reference":
+        k = thickness / float(voxel_sizes(ras.affine)[axis])
+        if abs(k - round(k)) > 1e-6:
+            raise ValueError(f"the reference model needs a whole number of voxels, got {k:.3f}")
+        lr, up = decimate_and_zoom(data, int(round(k)), axis)
+        lr_affine = ras.affine.copy()
+        lr_affine[:3, axis] *= int(round(k))
+    elif model == "physical":
+        lr, lr_affine = thick_slices(data, ras.affine, axis=axis, thickness=thickness, gap=gap,
+                                     profile=profile)
+        up = upsample_to(lr, lr_affine, ras.affine, data.shape, order=order)
+    else:
+        raise ValueError(f"model must be 'physical' or 'reference', got {model!r}")
+    save_image(lr, lr_affine, out_thick, dtype=np.float32)
+    save_image(up, ras.affine, out_interpolated, dtype=np.float32)
+    return {"thick_shape": list(lr.shape),
+            "thick_zooms": [float(z) for z in voxel_sizes(lr_affine)]}

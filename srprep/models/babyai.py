@@ -37,12 +37,25 @@ SMALL = {"channels": (8, 16, 32, 64), "num_res_units": 2}
 
 
 def build_network(channels: Sequence[int] = OFFICIAL["channels"],
-                  num_res_units: int = OFFICIAL["num_res_units"]) -> nn.Module:
-    """The BABY-AI U-Net (MONAI ``UNet``; the defaults give the released network)."""
+                  num_res_units: int = OFFICIAL["num_res_units"], residual: bool = False
+                  ) -> nn.Module:
+    """The BABY-AI U-Net (MONAI ``UNet``; the defaults give the released network).
+
+    ``residual=True`` (srprep's option for new training, off for the released weights)
+    adds the interpolated T2w input to the output, so the network learns only the
+    correction: much faster convergence for small models.  The state_dict is unchanged.
+    """
     from monai.networks.nets import UNet
 
-    return UNet(spatial_dims=3, in_channels=2, out_channels=1, channels=tuple(channels),
-                strides=(2,) * (len(channels) - 1), num_res_units=num_res_units, norm=None)
+    class BabyAIUNet(UNet):
+        def forward(self, x):
+            out = super().forward(x)
+            return out + x[:, 1:2] if self.residual else out
+
+    net = BabyAIUNet(spatial_dims=3, in_channels=2, out_channels=1, channels=tuple(channels),
+                     strides=(2,) * (len(channels) - 1), num_res_units=num_res_units, norm=None)
+    net.residual = bool(residual)
+    return net
 
 
 def expected_shapes(channels: Sequence[int] = OFFICIAL["channels"],
@@ -77,14 +90,59 @@ def from_official_checkpoint(path: str | os.PathLike, *, map_location: str = "cp
     state = load_state_dict(path)
     config = infer_config(state)
     check_structure(state, expected_shapes(**config), what=os.path.basename(os.fspath(path)))
-    net = build_network(**config)
+    net = build_network(**config, residual=_sidecar(path).get("residual", False))
     net.load_state_dict(state, strict=True)
     return net.to(map_location).eval()
 
 
+def _sidecar(path) -> dict:
+    """Options of a srprep-trained model, kept beside its weights (``<name>.json``)."""
+    import json
+    from pathlib import Path
+
+    side = Path(path).with_suffix(".json")
+    return json.loads(side.read_text()) if side.is_file() else {}
+
+
 def save_official_checkpoint(net: nn.Module, path: str | os.PathLike) -> None:
-    """Write a raw state_dict exactly as the reference does (no wrapper, no prefix)."""
-    from srprep.core.atomic import atomic_path
+    """Write a raw state_dict exactly as the reference does (no wrapper, no prefix); a
+    residual model also gets a ``.json`` sidecar saying so."""
+    from pathlib import Path
+
+    from srprep.core.atomic import atomic_path, write_json
 
     with atomic_path(path) as tmp:
         torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp)
+    side = Path(path).with_suffix(".json")
+    if getattr(net, "residual", False):
+        write_json(side, {"residual": True, **infer_config(net.state_dict())})
+    elif side.exists():
+        side.unlink()
+
+
+def infer_files(t1w_file, t2w_file, weights_file, out_file, *, overlap: float = 0.5,
+                mode: str = "constant", batch_size: int = 4, device: str = "cpu") -> dict:
+    """Run BABY-AI on a T1w/T2w pair already on the atlas grid and scaled to [0, 1].
+
+    The volumes are zero-padded to a multiple of 32 (182x218x182 -> 192x224x192, as the
+    reference), tiled 32^3 with the given overlap (reference: 0.5, uniform averaging),
+    cropped back and written as float32 on the input grid (normalised units).
+    """
+    import numpy as np
+
+    from srprep.core.nifti import load_image, save_image
+    from srprep.core.patches import pad_to_multiple
+    from .inference import sliding_window
+
+    t1 = load_image(t1w_file, allow_4d=False)
+    t2 = load_image(t2w_file, allow_4d=False)
+    if t1.shape != t2.shape or not np.allclose(t1.affine, t2.affine, atol=1e-4):
+        raise ValueError("T1w and T2w must be on the same (atlas) grid")
+    stack = np.stack([np.asarray(t1.dataobj), np.asarray(t2.dataobj)], axis=-1)
+    padded, _, crop = pad_to_multiple(stack, t1.affine, 32)
+    net = from_official_checkpoint(weights_file)
+    out = sliding_window(net, np.moveaxis(padded, -1, 0), (32, 32, 32), overlap=overlap,
+                         mode=mode, batch_size=batch_size, device=device)[0]
+    save_image(out[crop], t1.affine, out_file, dtype=np.float32)
+    return {"padded_shape": list(padded.shape[:3]), "windows_overlap": overlap, "mode": mode,
+            "residual": bool(getattr(net, "residual", False))}

@@ -64,6 +64,7 @@ class _Resolution(argparse.Action):
         if len(values) not in (1, 3):
             parser.error(f"{option_string} takes 1 (isotropic) or 3 voxel sizes in mm")
         setattr(namespace, self.dest, values * 3 if len(values) == 1 else values)
+        namespace.output_resolution_given = True   # methods with a data-driven default
 
 
 def _default_nprocs() -> int:
@@ -131,6 +132,39 @@ def build_parser() -> argparse.ArgumentParser:
                     help="maximum ADMM iterations (default 512)")
     ur.add_argument("--tolerance", type=float, default=1e-4,
                     help="stopping tolerance on the relative objective gain (default 1e-4)")
+
+    dl = parser.add_argument_group("learned methods (babyai, easysr, pccnn)")
+    dl.add_argument("--atlas", type=Path, default=None,
+                    help="registration target for babyai (e.g. the infant atlas; default: "
+                         "MNI152 on the 182x218x182 1 mm grid)")
+    dl.add_argument("--sw-overlap", type=float, default=0.5,
+                    help="sliding-window overlap (default 0.5, the BABY-AI reference)")
+    dl.add_argument("--sw-mode", choices=["constant", "gaussian"], default="constant",
+                    help="window blending: constant (reference) or gaussian")
+    dl.add_argument("--sw-batch-size", type=_positive_int, default=4,
+                    help="windows per forward pass (larger: faster on GPUs, more memory)")
+    dl.add_argument("--template", type=Path, default=None,
+                    help="easysr: rigid registration to this template before inference "
+                         "(e.g. EasySR's bmc_t2_rat.nii.gz); default: the image's own axes")
+    dl.add_argument("--target-bvals", type=Path, default=None,
+                    help="pccnn/sh: FSL .bval of the scheme to synthesise (with --target-bvecs)")
+    dl.add_argument("--target-bvecs", type=Path, default=None,
+                    help="pccnn/sh: FSL .bvec of the scheme to synthesise")
+    dl.add_argument("--angular-factor", type=_positive_int, default=2,
+                    help="pccnn/sh without target files: N x the acquired directions per "
+                         "shell, uniformly spread (default 2)")
+    dl.add_argument("--pccnn-variant", default="PCCNN",
+                    choices=["PCCNN", "PCCNN-Bv", "PCCNN-Sp", "PCCNN-Bv-Sp"],
+                    help="PCCNN variant (default PCCNN)")
+    dl.add_argument("--pccnn-model", type=Path, default=None,
+                    help="a PCCNN checkpoint file (e.g. from srprep-train pccnn) instead of "
+                         "the official weights of --pccnn-variant")
+    dl.add_argument("--pccnn-context", choices=["shell", "all"], default="shell",
+                    help="context per target shell (default; as trained) or all shells at "
+                         "once (the reference)")
+    dl.add_argument("--easysr-model", default="mixed", metavar="{mixed,t1,FILE}",
+                    help="easysr generator: the official 'mixed' (default) or 't1' model, "
+                         "or a generator .pth file (e.g. from srprep-train easysr)")
 
     perf = parser.add_argument_group("resources")
     perf.add_argument("--nprocs", "--nthreads", "--n-cpus", "--n_cpus", type=_positive_int,

@@ -59,7 +59,9 @@ def settings_from_args(opts):
         per_node_sbatch_args=_gpu_node_args(opts, worker),
         skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
         clean_workdir=opts.clean_workdir,
-        method_options={"unires": _unires_options(opts)},
+        method_options={"unires": _unires_options(opts), "babyai": _learned_options(opts),
+                        "easysr": _easysr_options(opts) if "easysr" in opts.method else {},
+                        "angular": _angular_options(opts)},
     )
 
 
@@ -71,6 +73,63 @@ def _gpu_node_args(opts, worker: str) -> dict[str, str]:
         return {}
     return {node: opts.gpu_sbatch_args for m in dict.fromkeys(opts.method)
             for node in get_method(m).gpu_nodes}
+
+
+def _learned_options(opts) -> dict:
+    if not 0 <= opts.sw_overlap < 1:
+        raise UsageError(f"--sw-overlap must be in [0, 1), got {opts.sw_overlap}")
+    out = {"overlap": opts.sw_overlap, "mode": opts.sw_mode, "batch_size": opts.sw_batch_size}
+    if opts.atlas is not None:
+        atlas = opts.atlas.expanduser().resolve()
+        if not atlas.is_file():
+            raise UsageError(f"--atlas {opts.atlas} not found")
+        out["atlas"] = str(atlas)
+    return out
+
+
+def _angular_options(opts) -> dict:
+    out: dict = {"factor": opts.angular_factor, "variant": opts.pccnn_variant,
+                 "context": opts.pccnn_context, "batch_size": opts.sw_batch_size}
+    if (opts.target_bvals is None) != (opts.target_bvecs is None):
+        raise UsageError("--target-bvals and --target-bvecs go together")
+    if opts.target_bvals is not None:
+        from srprep.core.dwi import read_bvals_bvecs
+        from srprep.core.errors import InputError
+
+        try:
+            read_bvals_bvecs(opts.target_bvals, opts.target_bvecs)
+        except (InputError, OSError) as exc:
+            raise UsageError(f"target scheme: {exc}") from None
+        out["target_bval"] = str(opts.target_bvals.expanduser().resolve())
+        out["target_bvec"] = str(opts.target_bvecs.expanduser().resolve())
+    if opts.pccnn_model is not None:
+        model = opts.pccnn_model.expanduser().resolve()
+        if not model.is_file():
+            raise UsageError(f"--pccnn-model {opts.pccnn_model} not found")
+        out["model"] = str(model)
+    return out
+
+
+def _easysr_options(opts) -> dict:
+    out: dict = {"resolution": None, "model": opts.easysr_model}
+    if getattr(opts, "output_resolution_given", False):
+        vs = set(float(v) for v in opts.output_resolution)
+        if len(vs) != 1:
+            raise UsageError("easysr needs an isotropic --output-resolution (one value)")
+        out["resolution"] = vs.pop()
+    if opts.easysr_model.lower() not in ("mixed", "t1"):
+        model = Path(opts.easysr_model).expanduser().resolve()
+        if not model.is_file():
+            raise UsageError(f"--easysr-model {opts.easysr_model}: not 'mixed', 't1' or a file")
+        out["model"] = str(model)
+    else:
+        out["model"] = opts.easysr_model.lower()
+    if opts.template is not None:
+        template = opts.template.expanduser().resolve()
+        if not template.is_file():
+            raise UsageError(f"--template {opts.template} not found")
+        out["template"] = str(template)
+    return out
 
 
 def _unires_options(opts) -> dict:

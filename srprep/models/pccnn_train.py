@@ -1,0 +1,338 @@
+"""Lightning training of PCCNN variants (the reference's recipe, lazily read data).
+
+Each subject is a q-first float32 ``.npy`` series (opened memory-mapped), its gradient
+table, a brain mask and the per-shell xmax JSON.  Items are 10³ tiles with brain (the
+reference's non-overlapping grid) with a fresh q-space draw: q_in uniform in
+[q_in_min, q_in_max] context directions from one shell and q_out targets from one
+(possibly other) shell, picked by farthest-point sampling (random start in training,
+deterministic cycling over shell pairs and q_in in validation).  The context is
+zero-padded to q_in_max with zero b-vectors (inert in every layer).  L1 loss, AdamW
+(lr 1e-3, weight decay 0.01), TensorBoard/CSV logs, best-validation checkpoint, resume,
+DDP when several devices are given.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from srprep.core.dwi import load_xmax, shell_labels
+from srprep.core.qspace import fps_order, patch_centroids, qcoords, tile_grid
+
+TILE = 10
+
+
+@dataclass
+class DWISubject:
+    """Prepared training subject (see :func:`srprep.core.dwi.dwi_to_npy_file`)."""
+
+    npy: Path
+    bvals: np.ndarray
+    bvecs: np.ndarray
+    mask: np.ndarray
+    xmax: dict
+    affine: np.ndarray
+    name: str = ""
+
+    @classmethod
+    def from_files(cls, npy, bval, bvec, mask_file, xmax_json, name: str = "") -> DWISubject:
+        import nibabel as nib
+
+        from srprep.core.dwi import read_bvals_bvecs
+
+        arr = np.load(npy, mmap_mode="r")
+        bvals, bvecs = read_bvals_bvecs(bval, bvec, arr.shape[0])
+        m = nib.load(str(mask_file))
+        return cls(Path(npy), bvals, bvecs, np.asarray(m.dataobj) > 0, load_xmax(xmax_json),
+                   m.affine, name)
+
+
+@dataclass
+class QSpaceInfo:
+    """q-space sampling: context count range, targets per sample, shells, seed."""
+
+    q_in_min: int = 6
+    q_in_max: int = 20
+    q_out: int = 10
+    shells: tuple[int, ...] | None = None     # default: every shell the subjects share
+    seed: int = 0
+
+
+class PCCNNDataset(Dataset):
+    """(inputs, target) items; inputs = (dmri_in, bvec_in, bvec_out[, patch_pos])."""
+
+    def __init__(self, subjects: list[DWISubject], qinfo: QSpaceInfo, *, spatial: bool,
+                 deterministic: bool = False, repeats: int = 1):
+        self.subjects, self.q, self.spatial, self.det = subjects, qinfo, spatial, deterministic
+        self.repeats = max(1, int(repeats))   # draws per tile and epoch (fresh q-space each)
+        self.items: list[tuple[int, np.ndarray, int]] = []
+        self.positions: list[np.ndarray] = []
+        self.labels = [shell_labels(s.bvals) for s in subjects]
+        shared = set.intersection(*[set(lab) - {0} for lab in self.labels])
+        self.shells = sorted(qinfo.shells or shared)
+        if not self.shells:
+            raise ValueError("the subjects share no diffusion-weighted shell")
+        for si, s in enumerate(subjects):
+            if any(int(sh) not in s.xmax for sh in self.shells):
+                raise ValueError(f"{s.name}: xmax missing for a shell in {self.shells}")
+            pads, corners = tile_grid(s.mask.shape, s.mask, TILE)
+            self.positions.append(patch_centroids(s.affine, s.mask.shape, s.mask, pads, corners)
+                                  if spatial else np.zeros((len(corners), 3), np.float32))
+            for k, c in enumerate(corners):
+                self.items.append((si, c - np.array([p[0] for p in pads]), k))
+        self.combos = [(a, b, q) for a in self.shells for b in self.shells
+                       for q in range(qinfo.q_in_min, qinfo.q_in_max + 1, 3)]
+        self.epoch = 0
+        self._per_subject_index = {}
+        counts: dict[int, int] = {}
+        for i, (si, _, _) in enumerate(self.items):
+            self._per_subject_index[i] = counts.get(si, 0)
+            counts[si] = counts.get(si, 0) + 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.items) * self.repeats
+
+    def _draw(self, i: int, rng: np.random.Generator) -> tuple[int, int, int, bool]:
+        if self.det:
+            s_in, s_out, q_in = self.combos[self._per_subject_index[i] % len(self.combos)]
+            return s_in, s_out, q_in, False
+        q_in = int(rng.integers(self.q.q_in_min, self.q.q_in_max + 1))
+        return int(rng.choice(self.shells)), int(rng.choice(self.shells)), q_in, True
+
+    def _volumes(self, si: int, s_in: int, s_out: int, q_in: int, rng, random_start: bool):
+        sub, labels = self.subjects[si], self.labels[si]
+        pool_in = np.flatnonzero(labels == s_in)
+        start = int(rng.integers(len(pool_in))) if random_start else 0
+        ctx = pool_in[fps_order(sub.bvecs[pool_in], start)[:q_in]]
+        pool_out = np.flatnonzero(labels == s_out)
+        if s_out == s_in:
+            pool_out = np.setdiff1d(pool_out, ctx)
+        start = int(rng.integers(len(pool_out))) if random_start else 0
+        tgt = pool_out[fps_order(sub.bvecs[pool_out], start)[: self.q.q_out]]
+        return ctx, tgt
+
+    def _read(self, si: int, corner: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+        """(10, 10, 10, len(volumes)) raw patch, zero outside the volume."""
+        arr = np.load(self.subjects[si].npy, mmap_mode="r")
+        out = np.zeros((len(volumes), TILE, TILE, TILE), np.float32)
+        src, dst = [], []
+        for a in range(3):
+            lo, hi = corner[a], corner[a] + TILE
+            clo, chi = max(lo, 0), min(hi, arr.shape[a + 1])
+            src.append(slice(clo, chi))
+            dst.append(slice(clo - lo, chi - lo))
+        for n, v in enumerate(volumes):         # lazy: reads only the tile's rows
+            out[n, dst[0], dst[1], dst[2]] = arr[int(v), src[0], src[1], src[2]]
+        return np.moveaxis(out, 0, -1)
+
+    def __getitem__(self, i: int):
+        draw, i = i, i % len(self.items)
+        si, corner, k = self.items[i]
+        rng = np.random.default_rng([self.q.seed, self.epoch, draw]) if not self.det else \
+            np.random.default_rng([self.q.seed, i])
+        s_in, s_out, q_in, random_start = self._draw(i, rng)
+        ctx, tgt = self._volumes(si, s_in, s_out, q_in, rng, random_start)
+        sub = self.subjects[si]
+        patch = self._read(si, corner, np.concatenate([ctx, tgt]))
+        scales = np.array([sub.xmax[int(s_in)]] * len(ctx) + [sub.xmax[int(s_out)]] * len(tgt),
+                          np.float32)
+        patch = 2.0 * patch / scales - 1.0
+        x = np.zeros((TILE, TILE, TILE, self.q.q_in_max), np.float32)
+        x[..., : len(ctx)] = patch[..., : len(ctx)]
+        a_in = np.zeros((self.q.q_in_max, 3), np.float32)
+        a_in[: len(ctx)] = qcoords(sub.bvals[ctx], sub.bvecs[ctx])
+        a_out = qcoords(sub.bvals[tgt], sub.bvecs[tgt])
+        inputs = [torch.from_numpy(x), torch.from_numpy(a_in), torch.from_numpy(a_out)]
+        if self.spatial:
+            inputs.append(torch.from_numpy(self.positions[si][k]))
+        return inputs, torch.from_numpy(np.ascontiguousarray(patch[..., len(ctx):]))
+
+
+@dataclass
+class PCCNNTrainConfig:
+    variant: str = "PCCNN"
+    network: dict = field(default_factory=dict)      # empty: the released widths
+    q: QSpaceInfo = field(default_factory=QSpaceInfo)
+    batch_size: int = 16
+    epochs: int = 100
+    max_minutes: float | None = None
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    num_workers: int = 0
+    accelerator: str = "auto"
+    devices: int | str = 1
+    seed: int = 0
+    repeats: int = 1                 # draws per training tile and epoch
+    progress: bool = True
+
+
+def build_lightning_module(config: PCCNNTrainConfig):
+    import lightning.pytorch as pl
+
+    from .pccnn import PCCNN
+
+    class PCCNNModule(pl.LightningModule):
+        def __init__(self, variant: str, network: dict, lr: float, weight_decay: float):
+            super().__init__()
+            self.save_hyperparameters()
+            self.model = PCCNN(variant, **network)
+
+        def forward(self, *inputs):
+            return self.model(*inputs)
+
+        def training_step(self, batch, _):
+            inputs, y = batch
+            loss = torch.nn.functional.l1_loss(self(*inputs), y)
+            self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True,
+                     batch_size=y.shape[0], sync_dist=True)
+            return loss
+
+        def validation_step(self, batch, _):
+            inputs, y = batch
+            loss = torch.nn.functional.l1_loss(self(*inputs), y)
+            self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=y.shape[0],
+                     sync_dist=True)
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=self.hparams.lr,
+                                     weight_decay=self.hparams.weight_decay)
+
+    return PCCNNModule(config.variant, dict(config.network), config.lr, config.weight_decay)
+
+
+def weights_filename(variant: str) -> str:
+    """The registry's file name for a variant (``pccnn-bv-sp_weights.pt``)."""
+    return f"{variant.lower()}_weights.pt"
+
+
+def train_pccnn(train: list[DWISubject], val: list[DWISubject], out_dir: str | os.PathLike,
+                config: PCCNNTrainConfig | None = None, *, resume=None) -> dict:
+    """Train, keep the best validation checkpoint, export it as ``pccnn/<variant>_weights.pt``
+    (the LightningModule state_dict layout the released files use)."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+    from torch.utils.data import DataLoader
+
+    from .pccnn import save_official_checkpoint, variant_flags
+
+    config = config or PCCNNTrainConfig()
+    out = Path(out_dir)
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    _, spatial = variant_flags(config.variant)
+    module = build_lightning_module(config)
+    train_set = PCCNNDataset(train, config.q, spatial=spatial, repeats=config.repeats)
+    val_set = PCCNNDataset(val, config.q, spatial=spatial, deterministic=True)
+
+    class Data(pl.LightningDataModule):
+        def train_dataloader(self):
+            epoch = self.trainer.current_epoch if self.trainer else 0
+            train_set.set_epoch(epoch)
+            gen = torch.Generator().manual_seed(config.seed + epoch)
+            return DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
+                              drop_last=len(train_set) > config.batch_size, generator=gen,
+                              num_workers=config.num_workers)
+
+        def val_dataloader(self):
+            return DataLoader(val_set, batch_size=config.batch_size,
+                              num_workers=config.num_workers)
+
+    ckpt = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val_loss", mode="min",
+                           save_top_k=1, save_last=True, filename="best-{epoch:03d}-{val_loss:.5f}")
+    csv = CSVLogger(out, name="csv", version="")
+    devices = config.devices
+    strategy = "ddp" if str(devices) not in ("1", "auto") else "auto"
+    trainer = pl.Trainer(
+        max_epochs=config.epochs,
+        max_time=_dt.timedelta(minutes=config.max_minutes) if config.max_minutes else None,
+        accelerator=config.accelerator, devices=devices, strategy=strategy,
+        callbacks=[ckpt], logger=[TensorBoardLogger(out, name="tensorboard"), csv],
+        reload_dataloaders_every_n_epochs=1, enable_progress_bar=config.progress,
+        enable_model_summary=False, log_every_n_steps=1, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=Data(), ckpt_path=str(resume) if resume else None)
+    best = Path(ckpt.best_model_path)
+    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    module.load_state_dict(state)
+    weights = out / "pccnn" / weights_filename(config.variant)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_official_checkpoint(module.model, weights)
+    cfg = asdict(config)
+    (weights.with_suffix(".json")).write_text(json.dumps(
+        {"variant": config.variant, "network": cfg["network"], "q": cfg["q"],
+         "best_val_loss": float(ckpt.best_model_score)}, indent=2) + "\n")
+    val_history = []
+    metrics_csv = Path(csv.log_dir) / "metrics.csv"
+    if metrics_csv.is_file():
+        import csv as _csv
+
+        with open(metrics_csv) as fh:
+            val_history = [float(r["val_loss"]) for r in _csv.DictReader(fh)
+                           if r.get("val_loss")]
+    return {"weights": str(weights), "best_checkpoint": str(best), "val_history": val_history,
+            "last_checkpoint": str(ckpt.last_model_path),
+            "best_val_loss": float(ckpt.best_model_score), "epochs": trainer.current_epoch,
+            "steps": trainer.global_step, "config": cfg}
+
+
+def evaluate_angular(weights, subjects: list[DWISubject], factor: int = 3,
+                     context_mode: str = "shell", device: str = "cpu") -> list[dict]:
+    """Held-out directions: keep every ``factor``-th direction per shell (+ b=0), predict
+    the others with the model and with SH, score both against the acquired volumes."""
+    from srprep.core.evaluate import score_angular
+    from srprep.core.sh import sh_interpolate
+
+    from .pccnn import from_official_checkpoint
+    from .pccnn_predict import predict_subject
+
+    net = from_official_checkpoint(weights)
+    rows = []
+    for sub in subjects:
+        data = np.moveaxis(np.asarray(np.load(sub.npy)), 0, -1)
+        labels = shell_labels(sub.bvals)
+        keep = [np.flatnonzero(labels == 0)]
+        held = []
+        for s in sorted(set(labels) - {0}):
+            idx = np.flatnonzero(labels == s)
+            keep.append(idx[::factor])
+            held.append(np.setdiff1d(idx, idx[::factor]))
+        keep, held = np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+        args = (data[..., keep], sub.bvals[keep], sub.bvecs[keep], sub.bvals[held],
+                sub.bvecs[held])
+        pred, _ = predict_subject(net, *args, sub.mask, sub.affine, device=device,
+                                  context_mode=context_mode)
+        sh = sh_interpolate(*args)
+        truth = data[..., held]
+        m, b = score_angular(truth, pred, sub.mask), score_angular(truth, sh, sub.mask)
+        rows.append({"subject": sub.name, "context": int(len(keep)), "held_out": int(len(held)),
+                     "nrmse_model": m["nrmse"], "nrmse_sh": b["nrmse"],
+                     "psnr_model": m["psnr"], "psnr_sh": b["psnr"]})
+    return rows
+
+
+def run_training(prepared: list[dict], split: dict, config: dict, out_dir, resume=None) -> dict:
+    """Subject-level split of prepared subjects, training, and held-out evaluation."""
+    q = QSpaceInfo(**config.get("q", {}))
+    keep_every = int(config.get("eval_keep_every", 3))
+    cfg = PCCNNTrainConfig(**{**{k: v for k, v in config.items()
+                                 if k not in ("q", "eval_keep_every")}, "q": q})
+    parts: dict[str, list[DWISubject]] = {"train": [], "val": [], "test": []}
+    for item in prepared:
+        subject = item["name"].split("_")[0]
+        for part, members in split.items():
+            if subject in members:
+                parts[part].append(DWISubject.from_files(item["npy"], item["bval"], item["bvec"],
+                                                         item["mask"], item["xmax"], item["name"]))
+    report = train_pccnn(parts["train"], parts["val"], out_dir, cfg, resume=resume)
+    report["test"] = evaluate_angular(report["weights"], parts["test"], keep_every) \
+        if parts["test"] else []
+    report["split"] = split
+    return report

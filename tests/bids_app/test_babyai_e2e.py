@@ -1,0 +1,86 @@
+"""BABY-AI end to end: train a small model on the demo's isotropic data (CPU), check it
+beats cubic interpolation on a held-out participant, then run it in the BIDS App."""
+import csv
+import json
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from srprep.bids_app.cli.run import main as srprep
+from srprep.bids_app.cli.train import main as srprep_train
+from srprep.bids_app.demo import build_demo
+from srprep.bids_app.validate import find_validator, validate_dataset
+from srprep.core.metrics import psnr
+from srprep.core.resample import resample
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("babyai")
+    build_demo(root, participants=4, resolution=2.0)
+    out = root / "model"
+    code = srprep_train(["babyai", str(root / "groundtruth"), str(out), "--atlas-resolution", "2",
+                         "--epochs", "100", "--lr", "1e-3", "--thickness", "4", "8",
+                         "--seed", "0", "-w", str(root / "work-train")])
+    assert code == 0
+    return root, out
+
+
+@pytest.mark.slow
+def test_small_model_beats_cubic_on_held_out_participant(trained):
+    _, out = trained
+    with open(out / "test_metrics.tsv") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    report = json.loads((out / "training_report.json").read_text())
+    held_out = report["split"]["test"]
+    assert {r["subject"] for r in rows} == set(held_out) and len(held_out) == 1
+    assert held_out[0] not in report["split"]["train"] + report["split"]["val"]
+    mid = [r for r in rows if float(r["thickness_mm"]) == 6.0]
+    assert len(mid) == 3                                   # 6 mm slices along each axis
+    gain = np.mean([float(r["psnr_model"]) - float(r["psnr_cubic"]) for r in mid])
+    ssim_gain = np.mean([float(r["ssim_model"]) - float(r["ssim_cubic"]) for r in mid])
+    assert gain > 0.5 and ssim_gain > 0.005
+    assert (out / "babyai" / "pretrained_weights.pth").is_file()
+    assert (out / "babyai" / "pretrained_weights.json").is_file()   # residual model
+    assert report["epochs"] == 100
+
+
+@pytest.mark.slow
+def test_babyai_in_the_bids_app(trained, capsys):
+    root, weights = trained
+    atlas = next((root / "work-train" / "templates").glob("*.nii.gz"))
+    deriv = root / "deriv"
+    code = srprep([str(root / "bids"), str(deriv), "participant", "-w", str(root / "work-app"),
+                   "--method", "babyai", "--weights-dir", str(weights), "--atlas", str(atlas),
+                   "--participant-label", "02", "--sw-mode", "gaussian"])
+    assert code == 0, capsys.readouterr().err
+    out_file = deriv / "sub-02/ses-1/anat/sub-02_ses-1_res-2mm_desc-babyai_T2w.nii.gz"
+    t1 = nib.load(root / "bids/sub-02/ses-1/anat/sub-02_ses-1_T1w.nii.gz")
+    t2 = nib.load(root / "bids/sub-02/ses-1/anat/sub-02_ses-1_T2w.nii.gz")
+    out = nib.load(out_file)
+    assert out.shape == t1.shape and np.allclose(out.affine, t1.affine)   # native T1w grid
+    assert out.get_data_dtype() == t2.get_data_dtype() == np.int16
+    truth = nib.load(root / "groundtruth/sub-02/ses-1/anat/sub-02_ses-1_T2w.nii.gz")
+    t = np.asarray(truth.dataobj, float)
+    mask = t > 100
+    sr = np.asarray(out.dataobj, float)
+    cubic = resample(np.asarray(t2.dataobj, float), t2.affine, truth.affine, truth.shape,
+                     order=3, mode="nearest")
+    # two extra cubic resamplings (to the atlas and back) at 2 mm cost some sharpness:
+    # measured r = 0.86 (cubic 0.88), PSNR 22.0 dB (cubic 22.8 dB) for this participant
+    assert np.corrcoef(sr[mask], t[mask])[0, 1] > 0.8                       # intensity scale kept
+    assert abs(np.median(sr[mask]) / np.median(t[mask]) - 1) < 0.1
+    assert psnr(t, sr, mask) > psnr(t, cubic, mask) - 1.0
+    side = json.loads(out_file.with_name(out_file.name.replace(".nii.gz", ".json")).read_text())
+    assert side["Sources"][0].endswith("sub-02_ses-1_T2w.nii.gz") and side["srprep"]["Weights"]["sha256"]
+    if find_validator():
+        assert validate_dataset(deriv).ok
+
+
+def test_missing_weights_fail_with_the_fetch_command(demo_dataset, capsys, tmp_path):
+    code = srprep([str(demo_dataset / "bids"), str(demo_dataset / "out"), "participant", "-w",
+                   str(demo_dataset / "work"), "--method", "babyai", "--weights-dir",
+                   str(tmp_path), "--participant-label", "01", "--skip-bids-validation"])
+    assert code == 1
+    assert "srprep-weights fetch babyai" in capsys.readouterr().err
