@@ -7,7 +7,7 @@ reference) or a smaller crop of it, printing seconds, windows/s, voxels/s and pe
 
     python benchmarks/babyai.py                           # CPU and CUDA (when present)
     python benchmarks/babyai.py --volume 96 96 96         # quicker, same per-window cost
-    python benchmarks/babyai.py --overlap 0.25 --mode gaussian
+    python benchmarks/babyai.py --overlap 0.25 0.5 --batch-size 1 4 --mode gaussian
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def run(device: str, args) -> dict:
+def run(device: str, args, overlap: float, batch_size: int) -> dict:
     import torch
 
     from srprep.models.babyai import build_network
@@ -34,7 +34,7 @@ def run(device: str, args) -> dict:
     torch.manual_seed(0)
     net = build_network().to(device).eval()
     params = sum(p.numel() for p in net.parameters())
-    x = torch.rand(args.batch_size, 2, 32, 32, 32, device=device)
+    x = torch.rand(batch_size, 2, 32, 32, 32, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -51,19 +51,19 @@ def run(device: str, args) -> dict:
 
     rng = np.random.default_rng(0)
     volume = rng.random((2, *args.volume), dtype=np.float32)
-    stride = [max(1, int(32 * (1 - args.overlap))) for _ in range(3)]
+    stride = [max(1, int(32 * (1 - overlap))) for _ in range(3)]
     windows = int(np.prod([int(np.ceil((s - 32) / st)) + 1 for s, st in zip(args.volume, stride)]))
     sync()
     t0 = time.perf_counter()
-    sliding_window(net, volume, overlap=args.overlap, mode=args.mode,
-                   batch_size=args.batch_size, device=device)
+    sliding_window(net, volume, overlap=overlap, mode=args.mode,
+                   batch_size=batch_size, device=device)
     sync()
     total = time.perf_counter() - t0
     voxels = int(np.prod(args.volume))
     result = {
-        "device": device, "parameters": params, "batch_size": args.batch_size,
+        "device": device, "parameters": params, "batch_size": batch_size,
         "seconds_per_batch_median": round(per_batch, 4),
-        "volume": list(args.volume), "overlap": args.overlap, "mode": args.mode,
+        "volume": list(args.volume), "overlap": overlap, "mode": args.mode,
         "windows": windows, "seconds_volume": round(total, 1),
         "windows_per_s": round(windows / total, 2), "voxels_per_s": round(voxels / total),
         "peak_rss_gb": round(_peak_rss_gb(), 2),
@@ -77,9 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--volume", type=int, nargs=3, default=(192, 224, 192),
                         help="padded volume size (multiples of 32; default: the 1 mm atlas)")
-    parser.add_argument("--overlap", type=float, default=0.5)
+    parser.add_argument("--overlap", type=float, nargs="+", default=[0.5])
     parser.add_argument("--mode", choices=("constant", "gaussian"), default="constant")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[4])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     args = parser.parse_args()
@@ -93,7 +93,9 @@ def main() -> None:
         if device == "cuda" and not torch.cuda.is_available():
             print("# cuda: not available, skipped")
             continue
-        print(json.dumps(run(device, args)))
+        for overlap in args.overlap:
+            for batch_size in args.batch_size:
+                print(json.dumps(run(device, args, overlap, batch_size)), flush=True)
 
 
 if __name__ == "__main__":
