@@ -22,7 +22,7 @@ from srprep.core.dwi import B0_THRESHOLD, read_bvals_bvecs, shell_labels, write_
 from srprep.core.evaluate import score_angular
 
 KEEP_EVERY = 8          # 8 of 64 directions per shell are acquired; the rest are predicted
-TRAIN_MINUTES = 3
+TRAIN_MINUTES = 2
 
 
 @pytest.fixture(scope="module")
