@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import resource
 import statistics
 import time
 
 import numpy as np
 
-
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+from _common import available, header, peak_gpu_gb, peak_rss_gb
 
 
 def run(device: str, args, overlap: float, batch_size: int) -> dict:
@@ -66,10 +62,10 @@ def run(device: str, args, overlap: float, batch_size: int) -> dict:
         "volume": list(args.volume), "overlap": overlap, "mode": args.mode,
         "windows": windows, "seconds_volume": round(total, 1),
         "windows_per_s": round(windows / total, 2), "voxels_per_s": round(voxels / total),
-        "peak_rss_gb": round(_peak_rss_gb(), 2),
+        "peak_rss_gb": peak_rss_gb(),
     }
     if device == "cuda":
-        result["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        result["peak_gpu_memory_gb"] = peak_gpu_gb()
     return result
 
 
@@ -85,14 +81,8 @@ def main() -> None:
     args = parser.parse_args()
     if any(s % 32 for s in args.volume):
         parser.error("--volume sizes must be multiples of 32")
-    import torch
-
-    print(f"# {platform.node()} | {platform.processor() or platform.machine()} | "
-          f"torch {torch.__version__} | threads {torch.get_num_threads()}")
-    for device in args.devices:
-        if device == "cuda" and not torch.cuda.is_available():
-            print("# cuda: not available, skipped")
-            continue
+    print(header())
+    for device in available(args.devices):
         for overlap in args.overlap:
             for batch_size in args.batch_size:
                 print(json.dumps(run(device, args, overlap, batch_size)), flush=True)

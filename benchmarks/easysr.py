@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import resource
 import statistics
 import time
 
 import numpy as np
+
+from _common import available, header, peak_gpu_gb, peak_rss_gb
 
 CASES = {"rat_0.15mm": (128, 128, 64), "human_1mm": (182, 218, 61)}  # thick axis last
 
@@ -45,9 +45,9 @@ def run(device: str, case: str, max_voxels: int, repeats: int) -> dict:
     res = {"device": device, "case": case, "input": list(vol.shape), "output": list(out.shape),
            "max_voxels_per_slab": max_voxels, "seconds_median": round(sec, 2),
            "output_voxels_per_s": round(out.size / sec),
-           "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+           "peak_rss_gb": peak_rss_gb()}
     if device == "cuda":
-        res["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        res["peak_gpu_memory_gb"] = peak_gpu_gb()
     return res
 
 
@@ -57,14 +57,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-voxels", type=int, nargs="+", default=[2_000_000, 100_000_000])
     args = parser.parse_args()
-    import torch
-
-    print(f"# {platform.node()} | {platform.processor() or platform.machine()} | "
-          f"torch {torch.__version__} | threads {torch.get_num_threads()}")
-    for device in args.devices:
-        if device == "cuda" and not torch.cuda.is_available():
-            print("# cuda: not available, skipped")
-            continue
+    print(header())
+    for device in available(args.devices):
         for case in CASES:
             for mv in args.max_voxels:
                 print(json.dumps(run(device, case, mv, args.repeats)), flush=True)

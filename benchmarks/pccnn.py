@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import resource
 import time
 
 import numpy as np
+
+from _common import available, header, peak_gpu_gb, peak_rss_gb
 
 
 def run(device: str, args) -> dict:
@@ -65,9 +65,9 @@ def run(device: str, args) -> dict:
            "seconds_subject" + ("_extrapolated" if len(run_corners) < total_tiles else ""):
                round(whole, 1),
            "voxels_per_s": round(int(mask.sum()) / whole),
-           "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
+           "peak_rss_gb": peak_rss_gb()}
     if device == "cuda":
-        res["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        res["peak_gpu_memory_gb"] = peak_gpu_gb()
     return res
 
 
@@ -81,14 +81,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-tiles", type=int, default=24, help="CPU only; 0 = all")
     args = parser.parse_args()
-    import torch
-
-    print(f"# {platform.node()} | {platform.processor() or platform.machine()} | "
-          f"torch {torch.__version__} | threads {torch.get_num_threads()}")
-    for device in args.devices:
-        if device == "cuda" and not torch.cuda.is_available():
-            print("# cuda: not available, skipped")
-            continue
+    print(header())
+    for device in available(args.devices):
         print(json.dumps(run(device, args)), flush=True)
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 
 import numpy as np
+
+from _common import available, header
 
 
 def _rigid(angles, shift):
@@ -68,14 +69,8 @@ def main() -> None:
                         help="rotated/shifted stacks (the general, non-separable sampling path)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     args = parser.parse_args()
-    import torch
-
-    print(f"# {platform.node()} | {platform.processor() or platform.machine()} | "
-          f"torch {torch.__version__} | threads {torch.get_num_threads()}")
-    for device in args.devices:
-        if device == "cuda" and not torch.cuda.is_available():
-            print("# cuda: not available, skipped")
-            continue
+    print(header())
+    for device in available(args.devices):
         print(json.dumps(run(device, args)))
 
 

@@ -15,13 +15,12 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from srprep.core.throughplane import box_downsample, zscore_minmax
 
@@ -117,25 +116,33 @@ def _pairs_for_epoch(volumes: list[Volume], config: EasySRTrainConfig, rng: np.r
     return [xs[i] for i in order], [ys[i] for i in order]
 
 
+def _thick_model_cubic(net: ResnetGenerator, path: Path, axis: int, factor: int, device: str
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(truth, generator, cubic) for the box-thick version of a volume along ``axis``;
+    the truth is cropped to whole thick slices."""
+    from srprep.core.resample import resample
+    from srprep.core.throughplane import lr_grid_for
+
+    hr = np.asarray(np.load(path), np.float32)
+    n = (hr.shape[axis] // factor) * factor
+    hr = np.take(hr, np.arange(n), axis=axis)
+    lr = box_downsample(hr, axis, factor)
+    scale = zscore_minmax(lr)
+    sr = scale.invert(generate(net, scale.apply(lr), axis, device=device))
+    lr_affine = lr_grid_for(np.eye(4), hr.shape, axis, factor).lr_affine
+    cubic = resample(lr, lr_affine, np.eye(4), hr.shape, order=3, mode="nearest")
+    return hr, sr, cubic
+
+
 def validate(net: ResnetGenerator, volumes: list[Volume], factor: int, axis: int = 2,
              device: str = "cpu") -> dict:
     """PSNR/SSIM of the generator and of cubic interpolation on box-thick versions of
     the validation volumes (one thick axis), inside ``truth > 10 %`` of the range."""
     from srprep.core.metrics import psnr, ssim
-    from srprep.core.resample import resample
 
     rows = []
     for v in volumes:
-        hr = np.asarray(np.load(v.path), np.float32)
-        n = (hr.shape[axis] // factor) * factor
-        hr = np.take(hr, np.arange(n), axis=axis)
-        lr = box_downsample(hr, axis, factor)
-        scale = zscore_minmax(lr)
-        sr = scale.invert(generate(net, scale.apply(lr), axis, device=device))
-        lr_aff = np.eye(4)
-        lr_aff[axis, axis] = factor
-        lr_aff[axis, 3] = (factor - 1) / 2
-        cubic = resample(lr, lr_aff, np.eye(4), hr.shape, order=3, mode="nearest")
+        hr, sr, cubic = _thick_model_cubic(net, v.path, axis, factor, device)
         mask = hr > hr.min() + 0.1 * (hr.max() - hr.min())
         rows.append({"name": v.name, "psnr_model": psnr(hr, sr, mask),
                      "psnr_cubic": psnr(hr, cubic, mask), "ssim_model": ssim(hr, sr, mask),
@@ -152,17 +159,7 @@ def _mid_slice_png(net, volume: Volume, factor: int, path: Path, device: str) ->
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    from srprep.core.resample import resample
-
-    hr = np.asarray(np.load(volume.path), np.float32)
-    n = (hr.shape[2] // factor) * factor
-    hr = hr[:, :, :n]
-    lr = box_downsample(hr, 2, factor)
-    scale = zscore_minmax(lr)
-    sr = scale.invert(generate(net, scale.apply(lr), 2, device=device))
-    lr_aff = np.diag([1.0, 1.0, factor, 1.0])
-    lr_aff[2, 3] = (factor - 1) / 2
-    cubic = resample(lr, lr_aff, np.eye(4), hr.shape, order=3, mode="nearest")
+    hr, sr, cubic = _thick_model_cubic(net, volume.path, 2, factor, device)
     y = hr.shape[1] // 2
     tiles = [np.rot90(a[:, y, :]) for a in (cubic, sr, hr)]
     strip = np.concatenate(tiles, axis=1)

@@ -416,9 +416,9 @@ def from_official_checkpoint(path: str | os.PathLike, variant: str | None = None
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state))
     # files saved without aliases (distinct tensors only) are completed from the owners
-    owners = {}
+    owners: dict[int, str] = {}      # storage -> first key (aliases share storage)
     for name, tensor in expected.items():
-        owners.setdefault(tensor.data_ptr() if tensor.device.type != "meta" else name, name)
+        owners.setdefault(tensor.data_ptr(), name)
     for name in missing:
         owner = owners.get(expected[name].data_ptr())
         if owner in state:

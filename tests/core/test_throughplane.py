@@ -67,8 +67,7 @@ def _nearest_generator(lr: np.ndarray, axis: int, factor: int) -> np.ndarray:
     return np.repeat(lr, factor, axis=axis)
 
 
-def _roundtrip(tmp_path, img, **kw):
-    tp.prepare_file  # noqa: B018 - documented entry point
+def _roundtrip(tmp_path, **kw):
     info = tp.prepare_file(tmp_path / "in.nii.gz", tmp_path / "lr.nii.gz", factor=2, **kw)
     lr = nib.load(tmp_path / "lr.nii.gz")
     g = tp.SRGrids.from_dict(info["grids"])
@@ -84,7 +83,7 @@ def test_prepare_restore_native(tmp_path):
     rng = np.random.default_rng(0)
     data = (rng.random((20, 24, 10)) * 1000).astype(np.int16)
     nib.save(nib.Nifti1Image(data, a), tmp_path / "in.nii.gz")
-    info, out = _roundtrip(tmp_path, data)
+    info, out = _roundtrip(tmp_path)
     ref_aff, ref_shape = grid_for_voxel_size(a, data.shape, 2.0)
     assert out.shape == ref_shape == (20, 24, 20) and np.allclose(out.affine, ref_aff)
     assert out.get_data_dtype() == np.int16 and info["thick_axis"] == 2
@@ -106,7 +105,7 @@ def test_prepare_restore_through_a_template(tmp_path):
     tpl_aff[:3, 3] = (-70, -70, -70)
     nib.save(nib.Nifti1Image(np.zeros((70, 70, 70), np.float32), tpl_aff), tmp_path / "tpl.nii.gz")
     write_ras_matrix(np.eye(4), tmp_path / "identity.mat")
-    info, out = _roundtrip(tmp_path, smooth, template=tmp_path / "tpl.nii.gz",
+    info, out = _roundtrip(tmp_path, template=tmp_path / "tpl.nii.gz",
                            transform=tmp_path / "identity.mat")
     g = tp.SRGrids.from_dict(info["grids"])
     assert g.axis == int(np.argmax(np.abs(a[:3, 2])))      # template axis nearest the normal

@@ -1,5 +1,4 @@
 import nibabel as nib
-import numpy as np
 import pytest
 
 from srprep.bids_app import engine
