@@ -200,16 +200,18 @@ def save_image(
 
 
 def _write(img: nib.Nifti1Image, path: Path) -> None:
+    """Write ``img``; gzip streams carry no file name in their header (the file is
+    written under a temporary or cache name and renamed, so a stored name would be
+    wrong -- the BIDS validator warns GZIP_HEADER_FILENAME about such files)."""
     if not str(path).endswith(".gz"):
         nib.save(img, str(path))
         return
     try:
-        from isal import igzip
+        from isal.igzip import IGzipFile as GzipFile
     except ImportError:
-        nib.openers.Opener.default_compresslevel = COMPRESSLEVEL
-        nib.save(img, str(path))
-        return
-    with igzip.open(path, "wb", compresslevel=COMPRESSLEVEL) as fh:
+        from gzip import GzipFile
+    with open(path, "wb") as raw, GzipFile(filename="", mode="wb", fileobj=raw,
+                                           compresslevel=COMPRESSLEVEL, mtime=0) as fh:
         img.to_stream(fh)
 
 

@@ -24,10 +24,29 @@ def CoRegister(in_files: list[NiftiImage], fast: bool = True) -> list:
     return coregister_files(in_files, fast=fast)
 
 
-@python.define(outputs=["out_files", "summary"])
+@python.define
+def ResetOrigin(in_files: list[NiftiImage]) -> list[NiftiImage]:
+    """CT inputs with badly-off scanner affines (UniRes ``--res_origin``): reslice each
+    onto a rotation-free grid centred on the world origin.
+
+    Args:
+        in_files: CT images.
+
+    Returns:
+        out: the resliced images (same dtype), in input order.
+    """
+    from srprep.models.unires.files import reset_origin_file
+
+    return [reset_origin_file(f, Path(f"reset_{i:02d}.nii.gz").absolute())
+            for i, f in enumerate(in_files)]
+
+
+@python.define(outputs=["out_files", "summary", "label_out_files"])
 def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
-              transforms: list | None = None, options: dict | None = None
-              ) -> tuple[list[NiftiImage], dict]:
+              transforms: list | None = None, options: dict | None = None,
+              label_files: list[NiftiImage] | None = None,
+              label_hosts: list[int] | None = None,
+              ) -> tuple[list[NiftiImage], dict, list[NiftiImage]]:
     """Multi-contrast MTV super-resolution of co-registered images.
 
     Args:
@@ -36,10 +55,13 @@ def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
         names: one name per channel (used for the output file names).
         transforms: output of CoRegister, or None to trust the headers.
         options: UniRes settings (voxel_size, reg_scale, linear, ct, scaling, ...).
+        label_files: label maps to carry along onto the output grid.
+        label_hosts: index of each label map's host image in ``in_files``.
 
     Returns:
         out_files: one image per channel on the common grid.
         summary: what the fit did (mode, iterations, noise, timings, grid).
+        label_out_files: the label maps on the output grid (one-hot trilinear + argmax).
     """
     from srprep.core.device import configure_threads, gpu_lock, select_device
     from srprep.models.unires.files import unires_files
@@ -48,7 +70,11 @@ def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
     device = select_device(opts.pop("device", None))
     configure_threads()
     out_files = [Path(f"unires_{c:02d}_{n}.nii.gz").absolute() for c, n in enumerate(names)]
+    labels = list(label_files or [])
+    label_out = [Path(f"unires_label_{i:02d}.nii.gz").absolute() for i in range(len(labels))]
     with gpu_lock(device):
-        summary = unires_files(in_files, channels, out_files, transforms, device=device, **opts)
+        summary = unires_files(in_files, channels, out_files, transforms, device=device,
+                               label_files=labels, label_hosts=list(label_hosts or []),
+                               label_out_files=label_out, **opts)
     summary["device"] = device
-    return out_files, summary
+    return out_files, summary, label_out

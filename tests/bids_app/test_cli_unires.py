@@ -54,3 +54,60 @@ def test_linear_mode_and_memory_warning(demo_dataset, capsys, caplog):
     side = json.loads(next(out.rglob("*desc-unires_T1w.json")).read_text())
     assert side["srprep"]["Fit"]["iterations"] == 0 and side["srprep"]["Parameters"]["linear"]
     assert "unires needs about" in (out / "sub-01.html").read_text()
+
+
+def test_label_file_is_carried_along_and_crop_uses_the_atlas_box(demo_dataset, capsys):
+    from srprep.models.unires.files import atlas_grid
+
+    anat = demo_dataset / "bids" / "sub-01" / "ses-1" / "anat"
+    host = nib.load(anat / "sub-01_ses-1_T1w.nii.gz")
+    labels = (np.asarray(host.dataobj) > np.percentile(np.asarray(host.dataobj), 70)
+              ).astype(np.uint8) * 3
+    lab_dir = demo_dataset / "labels" / "sub-01" / "ses-1" / "anat"
+    lab_dir.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(labels, host.affine), lab_dir / "sub-01_ses-1_desc-brain_dseg.nii.gz")
+    (lab_dir / "sub-01_ses-1_desc-brain_dseg.tsv").write_text("index\tname\n3\tbright\n")
+    out = demo_dataset / "out"
+    code = main([str(demo_dataset / "bids"), str(out), "participant", "-w",
+                 str(demo_dataset / "work"), "--participant-label", "01", "--linear",
+                 "--no-coregister", "--vx", "4", "--crop", "--label-file",
+                 str(demo_dataset / "labels"), "--nprocs", "1"])
+    assert code == 0, capsys.readouterr().err
+    got = out / "sub-01" / "ses-1" / "anat" / "sub-01_ses-1_res-4mm_desc-brainUnires_dseg.nii.gz"
+    img = nib.load(got)
+    want_affine, want_shape = atlas_grid(4.0, "brain", cap=None)
+    assert img.shape == want_shape and np.allclose(img.affine, want_affine)
+    assert img.get_data_dtype() == np.uint8 and set(np.unique(img.dataobj)) == {0, 3}
+    assert got.with_suffix("").with_suffix(".tsv").read_text().startswith("index\tname")
+    side = json.loads(got.with_suffix("").with_suffix(".json").read_text())
+    assert side["SpatialReference"] == "bids:raw:sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz"
+    t1 = nib.load(next(out.rglob("*desc-unires_T1w.nii.gz")))
+    assert t1.shape == want_shape and np.allclose(t1.affine, img.affine)
+    # the carried labels mark the bright voxels of the resliced T1w
+    bright = np.asarray(t1.dataobj) > np.percentile(np.asarray(host.dataobj), 70)
+    lab = np.asarray(img.dataobj) == 3
+    assert 2 * (bright & lab).sum() / (bright.sum() + lab.sum()) > 0.7
+    if find_validator():
+        assert validate_dataset(out).ok
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--res-origin"], "--res-origin is for CT inputs"),
+    (["--label-file", "nowhere.nii.gz"], "not found"),
+])
+def test_bad_unires_options_exit_with_one_line(demo_dataset, capsys, args, message):
+    code = main([str(demo_dataset / "bids"), str(demo_dataset / "out"), "participant",
+                 "--skip-bids-validation", *args])
+    err = capsys.readouterr().err
+    assert code != 0 and message in err and len(err.strip().splitlines()) == 1
+    assert not (demo_dataset / "out").exists()
+
+
+def test_label_map_on_no_input_grid_fails_the_participant(demo_dataset, capsys):
+    lab = demo_dataset / "sub-01_ses-1_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((5, 5, 5), np.uint8), np.eye(4)), lab)
+    code = main([str(demo_dataset / "bids"), str(demo_dataset / "out"), "participant",
+                 "-w", str(demo_dataset / "work"), "--participant-label", "01", "--linear",
+                 "--skip-bids-validation", "--label-file", str(lab)])
+    assert code != 0
+    assert "shares the grid (shape and affine) of none" in capsys.readouterr().err

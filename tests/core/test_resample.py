@@ -80,3 +80,53 @@ def test_as_order_rejects_unknown():
     assert as_order("cubic") == 3 and as_order(1) == 1
     with pytest.raises(ValueError, match="unknown interpolation"):
         as_order("sinc")
+
+
+def test_label_resampling_identity_and_upsampling():
+    from srprep.core.resample import resample_labels
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, (6, 7, 8)).astype(np.uint8)
+    same = resample_labels(labels, np.eye(4), np.eye(4), labels.shape)
+    assert same.dtype == np.uint8 and np.array_equal(same, labels)
+    # a 4 mm two-label stack at 1 mm: the boundary sits halfway between slice centres
+    thick = np.zeros((1, 1, 4), np.int16)
+    thick[..., 2:] = 7
+    src = np.diag([1.0, 1, 4, 1])
+    up = resample_labels(thick, src, np.eye(4), (1, 1, 13))[0, 0]
+    assert up.dtype == np.int16
+    assert up.tolist() == [0] * 7 + [7] * 6   # midway (z = 6) ties stay background
+    outside = resample_labels(thick + 1, src, np.eye(4) @ np.diag([1, 1, 1, 1.0]), (1, 1, 20))
+    assert outside[0, 0, 19] == 0              # beyond the source field of view
+
+
+def test_label_resampling_rejects_bad_maps():
+    from srprep.core.resample import resample_labels
+
+    with pytest.raises(ValueError, match="integer"):
+        resample_labels(np.full((2, 2, 2), 0.5), np.eye(4), np.eye(4), (2, 2, 2))
+    with pytest.raises(ValueError, match="at most 255"):
+        resample_labels(np.arange(300).reshape(3, 10, 10), np.eye(4), np.eye(4), (2, 2, 2))
+
+
+def test_reset_origin_removes_rotation_and_centres():
+    from scipy.spatial.transform import Rotation
+
+    from srprep.core.resample import reset_origin
+
+    data = np.zeros((30, 40, 20), np.float32) - 1000
+    data[10:20, 15:25, 5:15] = 40.0                       # a block of "tissue"
+    affine = np.eye(4)
+    affine[:3, :3] = Rotation.from_euler("x", 20, degrees=True).as_matrix() @ np.diag([1, 1, 2])
+    affine[:3, 3] = [500, -300, 1200]                      # badly-off scanner origin
+    out, grid = reset_origin(data, affine)
+    np.testing.assert_allclose(grid[:3, :3], np.diag([1, 1, 2]), atol=1e-9)
+    centre = grid[:3, :3] @ ((np.array(out.shape) - 1) / 2) + grid[:3, 3]
+    np.testing.assert_allclose(centre, 0, atol=1e-9)
+    assert out.min() == pytest.approx(-1000)               # air outside, not zero
+    # the block keeps its volume (10*10*10 voxels of 2 mm^3 = 2000 mm^3) within 10%
+    assert abs((out > -480).sum() * 2 - 2000) < 200
+    # and its centre stays where the rotated centre is, relative to the image centre
+    block = np.argwhere(out > -480).mean(0)
+    want = affine[:3, :3] @ (np.array([14.5, 19.5, 9.5]) - (np.array(data.shape) - 1) / 2)
+    np.testing.assert_allclose(grid[:3, :3] @ block + grid[:3, 3], want, atol=0.6)

@@ -124,6 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("--common-output", action="store_true",
                     help="MNI-aligned (rigid) grid with dims 2^k or 3*2^k (<= 256): every "
                          "participant gets the same CNN-friendly affine and shape")
+    ur.add_argument("--crop", action="store_true",
+                    help="output grid = the MNI152 box of --fov at --output-resolution, "
+                         "without aligning the subject (for data already in MNI-like world "
+                         "space; --common-output aligns first)")
+    ur.add_argument("--fov", choices=["brain", "head"], default="brain",
+                    help="box for --crop/--common-output: brain (+8 mm) or the whole head "
+                         "(default brain)")
+    ur.add_argument("--res-origin", "--res_origin", action="store_true",
+                    help="with --ct: reslice each CT onto a rotation-free grid centred on the "
+                         "world origin first (for scanner affines that are badly off)")
+    ur.add_argument("--label-file", "--label_file", nargs="+", type=Path, default=[],
+                    metavar="PATH",
+                    help="label maps (BIDS-named, e.g. sub-01_dseg.nii.gz; files or folders "
+                         "searched for *_dseg/*_mask.nii[.gz]) to carry onto the output grid "
+                         "with the input whose grid each shares")
     ur.add_argument("--denoising", action="store_true",
                     help="keep the native voxel size (MTV denoising when sizes agree)")
     ur.add_argument("--no-coregister", action="store_true",

@@ -135,11 +135,49 @@ def _easysr_options(opts) -> dict:
 def _unires_options(opts) -> dict:
     if opts.reg_scale <= 0:
         raise UsageError(f"--reg-scale must be positive, got {opts.reg_scale}")
-    return {"reg_scale": opts.reg_scale, "scaling": opts.scale,
-            "unified_rigid": opts.unified_rigid, "ct": opts.ct, "linear": opts.linear,
-            "common_output": opts.common_output, "denoising": opts.denoising,
-            "coregister": not opts.no_coregister, "max_iter": opts.max_iter,
-            "tolerance": opts.tolerance}
+    if opts.res_origin and not opts.ct:
+        raise UsageError("--res-origin is for CT inputs: add --ct")
+    labels = _label_files(opts.label_file)
+    if labels and opts.res_origin:
+        raise UsageError("--label-file cannot be combined with --res-origin")
+    out = {"reg_scale": opts.reg_scale, "scaling": opts.scale,
+           "unified_rigid": opts.unified_rigid, "ct": opts.ct, "linear": opts.linear,
+           "common_output": opts.common_output, "denoising": opts.denoising,
+           "coregister": not opts.no_coregister, "max_iter": opts.max_iter,
+           "tolerance": opts.tolerance}
+    if opts.crop or opts.common_output:
+        out.update(crop=opts.crop, fov=opts.fov)
+    if opts.res_origin:
+        out["res_origin"] = True
+    if labels:
+        out["label_files"] = labels
+    return out
+
+
+def _label_files(paths: list[Path]) -> list[str]:
+    """``--label-file`` arguments (files, or folders holding *_dseg / *_mask maps) as
+    absolute paths; each must be a BIDS-named NIfTI."""
+    from ..naming import BIDSName
+
+    found: list[Path] = []
+    for path in paths:
+        path = path.expanduser().resolve()
+        if path.is_dir():
+            found += sorted(f for pattern in ("*_dseg.nii*", "*_mask.nii*")
+                            for f in path.rglob(pattern))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UsageError(f"--label-file {path} not found")
+    for f in found:
+        try:
+            BIDSName.parse(f.name)
+        except ValueError:
+            raise UsageError(f"--label-file {f.name}: not a BIDS name (sub-<label>[_ses-"
+                             "<label>]..._dseg.nii.gz)") from None
+        if not f.name.endswith((".nii", ".nii.gz")):
+            raise UsageError(f"--label-file {f.name}: not a NIfTI file")
+    return [str(f) for f in dict.fromkeys(found)]
 
 
 def _default_nprocs() -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -32,9 +33,39 @@ def _plan(sources: list[SourceImage], settings) -> list[Job]:
         suffixes = list(dict.fromkeys(s.name.suffix for s in images))
         channels = [suffixes.index(s.name.suffix) for s in images]
         job = Job("unires", images, {"channels": channels, "names": suffixes})
+        job.params.update(_label_maps(images, settings))
         job.params["warnings"] = _memory_warnings(images, len(suffixes), settings)
         jobs.append(job)
     return jobs
+
+
+def _label_maps(images: list[SourceImage], settings) -> dict:
+    """Label maps (``--label-file``) of this session and the input each one belongs to.
+
+    A label map belongs to the session its ``sub``/``ses`` entities name and is carried
+    along with the input whose grid (shape and affine) it shares; one that matches no
+    input of its session is an error, not silently dropped.
+    """
+    import nibabel as nib
+
+    files = settings.method_options.get("unires", {}).get("label_files", [])
+    first = images[0].name.entities
+    mine = []
+    for f in files:
+        ent = BIDSName.parse(f).entities
+        if ent.get("sub") == first["sub"] and ent.get("ses") == first.get("ses"):
+            mine.append(f)
+    hosts = []
+    grids = [nib.load(str(s.path)) for s in images]
+    for f in mine:
+        lab = nib.load(f)
+        match = [i for i, g in enumerate(grids) if g.shape[:3] == lab.shape[:3]
+                 and np.allclose(g.affine, lab.affine, atol=1e-3)]
+        if not match:
+            raise ValueError(f"label map {Path(f).name} shares the grid (shape and affine) "
+                             "of none of the session's anatomical images")
+        hosts.append(match[0])
+    return {"label_files": mine, "label_hosts": hosts}
 
 
 def _memory_warnings(images: list[SourceImage], n_channels: int, settings) -> list[str]:
@@ -59,6 +90,7 @@ def _memory_warnings(images: list[SourceImage], n_channels: int, settings) -> li
 def options(settings) -> dict:
     """UniRes settings for the fit task from the run settings."""
     opts = dict(settings.method_options.get("unires", {}))
+    opts.pop("label_files", None)
     if opts.pop("denoising", False):
         opts["voxel_size"] = None
     else:
@@ -73,11 +105,14 @@ def _build(jobs: list[Job], settings):
     common = opts.pop("common_output", False)
     coreg = opts.pop("coregister", True)
     wf = UniResWorkflow(options={**opts, "common_output": common}, coregister=coreg)
-    return wf.split(("in_files", "channels", "names", "source_names"),
+    return wf.split(("in_files", "channels", "names", "source_names", "label_files",
+                     "label_hosts"),
                     in_files=[[str(s.path) for s in j.sources] for j in jobs],
                     channels=[j.params["channels"] for j in jobs],
                     names=[j.params["names"] for j in jobs],
-                    source_names=[[s.relpath for s in j.sources] for j in jobs])
+                    source_names=[[s.relpath for s in j.sources] for j in jobs],
+                    label_files=[j.params.get("label_files", []) for j in jobs],
+                    label_hosts=[j.params.get("label_hosts", []) for j in jobs])
 
 
 def _common_name(repeats: list[SourceImage]) -> BIDSName:
@@ -126,7 +161,39 @@ def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
             },
         }
         derivatives.append(Derivative(bids, "anat", out_file, sidecar, repeats))
+    label_outs = outputs.get("label_out_files") or []
+    for f, host, out_file in zip(job.params.get("label_files", []),
+                                 job.params.get("label_hosts", []), label_outs):
+        derivatives.append(_label_derivative(Path(f), job.sources[host], out_file,
+                                             {res: f"{' x '.join(f'{v:g}' for v in vs)} mm "
+                                                   "voxels"}, settings))
     return derivatives
+
+
+def _label_derivative(label_file: Path, host: SourceImage, out_file, resolution: dict,
+                      settings) -> Derivative:
+    """A carried-along label map: the label file's entities, ``res``, ``desc``."""
+    name = BIDSName.parse(label_file.name)
+    desc = name.entities.get("desc")
+    bids = BIDSName(dict(name.entities), name.suffix, ".nii.gz").with_entities(
+        res=next(iter(resolution)), desc=f"{desc}Unires" if desc else "unires")
+    try:
+        source = f"bids:raw:{label_file.relative_to(settings.bids_dir.resolve()).as_posix()}"
+    except ValueError:
+        source = label_file.as_uri()
+    sidecar = {
+        "Description": "Label map carried onto the UniRes output grid: trilinear "
+                       "interpolation of each label's one-hot map, then arg-max.",
+        "Sources": [source, host.uri],
+        "SpatialReference": host.uri,
+        "Resolution": resolution,
+        "srprep": {"Method": "unires", "Citation": CITATION},
+    }
+    extra = {}
+    for lut in (label_file.with_name(label_file.name.split(".")[0] + ".tsv"),):
+        if lut.is_file():   # the dseg look-up table travels with the map
+            extra[".tsv"] = lut
+    return Derivative(bids, "anat", out_file, sidecar, [host], extra)
 
 
 UNIRES = MethodSpec(
@@ -134,5 +201,5 @@ UNIRES = MethodSpec(
     description="UniRes: model-based multi-contrast super-resolution (MTV prior, "
                 "joint registration, slice-profile model); no weights needed",
     datatypes=("anat",), plan=_plan, build=_build, collect=_collect,
-    output_fields=("out_files", "summary"), gpu_nodes=("fit",),
+    output_fields=("out_files", "summary", "label_out_files"), gpu_nodes=("fit",),
 )

@@ -32,6 +32,14 @@ Deviations from the original, each deliberate:
 7. Plateau counting starts after 16 iterations per level (21 at the last), giving the
    documented minima of 22 and 27 iterations (>= 93 for the default schedule).
 
-Not implemented: carrying a label image along (``--label_file``), ``--res_origin`` for
-CT, and ``--crop``/``--fov head`` without ``--common-output``.
+8. ``--crop``/``--fov`` use the MNI152 2009 boxes (brain + 8 mm, or the template's whole
+   197 x 233 x 189 mm head field of view) instead of nitorch's 197 x 314 x 325 atlas
+   offsets; ``--crop`` alone does not align (as UniRes), ``--common-output`` does.
+9. ``--res_origin`` reslices each CT onto an axis-aligned grid with its own voxel sizes,
+   centred on the world origin, *before* co-registration (so the antspyx registration
+   starts from sane headers); label maps cannot be combined with it.
+10. Label maps (``--label_file``) follow their host's final alignment (co-registration,
+    atlas alignment and the in-fit rigid refinement) and are resampled by one-hot
+    trilinear interpolation + arg-max as UniRes, written in the map's own dtype; the host
+    is found by grid (shape and affine) in the BIDS App instead of a channel/repeat index.
 """

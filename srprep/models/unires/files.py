@@ -42,19 +42,49 @@ def atlas_image() -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(img.dataobj, dtype=np.float32), img.affine
 
 
-def atlas_grid(voxel_size: float) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """CNN-friendly grid (dims 2^k or 3*2^k, <= 256) over the MNI brain + margin."""
+#: output fields of view for ``crop``/``common_output``
+FOVS = ("brain", "head")
+
+
+def atlas_box(fov: str = "brain") -> tuple[np.ndarray, np.ndarray]:
+    """World-space (RAS+ mm) corners (lo, hi) of the MNI152 box for a field of view.
+
+    ``brain``: the template's brain + 8 mm; ``head``: the template's whole field of view
+    (197 x 233 x 189 mm, skull and upper neck included).
+    """
+    data, affine = atlas_image()
+    if fov == "brain":
+        idx = np.argwhere(data > 0)
+        lo, hi = idx.min(0), idx.max(0)
+        margin = ATLAS_MARGIN_MM
+    elif fov == "head":
+        lo, hi = np.zeros(3), np.asarray(data.shape, float) - 1
+        margin = 0.0
+    else:
+        raise ValueError(f"unknown field of view {fov!r}; use one of {FOVS}")
+    lo_mm = affine[:3, :3] @ lo + affine[:3, 3] - margin
+    hi_mm = affine[:3, :3] @ hi + affine[:3, 3] + margin
+    return lo_mm, hi_mm
+
+
+def atlas_grid(voxel_size, fov: str = "brain", cap: int | None = 256
+               ) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Grid over an MNI152 box (:func:`atlas_box`) at ``voxel_size`` mm.
+
+    With ``cap`` (``common_output``) the dims become 2^k or 3*2^k, at most ``cap``,
+    re-centred (192 x 256 x 192 for the brain at 1 mm); ``cap=None`` (``crop``) keeps
+    the box as is.
+    """
     from srprep.core.meanspace import cnn_friendly_grid
 
-    data, affine = atlas_image()
-    idx = np.argwhere(data > 0)
-    lo_mm = affine[:3, :3] @ idx.min(0) + affine[:3, 3] - ATLAS_MARGIN_MM
-    hi_mm = affine[:3, :3] @ idx.max(0) + affine[:3, 3] + ATLAS_MARGIN_MM
-    vs = float(voxel_size)
-    shape = tuple(int(np.floor((h - lo) / vs)) + 1 for lo, h in zip(lo_mm, hi_mm))
-    grid = np.diag([vs, vs, vs, 1.0])
+    lo_mm, hi_mm = atlas_box(fov)
+    vs = np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    shape = tuple(int(np.floor((h - lo) / v + 1e-6)) + 1 for lo, h, v in zip(lo_mm, hi_mm, vs))
+    grid = np.diag([*vs, 1.0])
     grid[:3, 3] = lo_mm
-    return cnn_friendly_grid(grid, shape, 256)
+    if cap is None:
+        return grid, shape
+    return cnn_friendly_grid(grid, shape, cap)
 
 
 def align_to_atlas(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -71,8 +101,10 @@ def align_to_atlas(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 def unires_files(in_files: list, channels: list[int], out_files: list,
                  transforms: list | None = None, *, common_output: bool = False,
-                 grid_like=None, **settings) -> dict:
-    """Reconstruct NIfTI inputs; write one output per channel.
+                 crop: bool = False, fov: str = "brain", grid_like=None,
+                 label_files: list | None = None, label_hosts: list[int] | None = None,
+                 label_out_files: list | None = None, **settings) -> dict:
+    """Reconstruct NIfTI inputs; write one output per channel (and per label map).
 
     Args:
         in_files: input images (3-D).
@@ -80,24 +112,48 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
         out_files: one path per channel.
         transforms: per input, the RAS+ matrix from :func:`coregister_files` (affines
             become ``T^-1 M``); None: trust the headers.
-        common_output: align to the MNI152 template (rigid) and use the atlas box with
-            CNN-friendly dims at ``voxel_size``.
+        common_output: align to the MNI152 template (rigid) and use the atlas box
+            (``fov``) with CNN-friendly dims at ``voxel_size``.
+        crop: use the atlas box (``fov``) as the output grid *without* aligning the
+            subject (UniRes ``--crop``: for data already in MNI-like world space).
+        fov: ``brain`` or ``head`` (see :func:`atlas_box`).
         grid_like: NIfTI whose grid the outputs use (e.g. a ground truth's).
+        label_files: label maps to carry along (UniRes ``--label_file``); each has the
+            grid of its host input and follows that input's final alignment.
+        label_hosts: index into ``in_files`` of each label map's host.
+        label_out_files: one output path per label map.
         settings: :class:`~srprep.models.unires.fit.Settings` fields.
 
     Returns:
         Summary of the fit (mode, iterations, noise, timings, grid).
     """
+    from srprep.core.resample import resample_labels
+
     opts = Settings(**settings)
+    label_files = list(label_files or [])
+    label_hosts = list(label_hosts or [])
+    label_out_files = list(label_out_files or [])
+    if not len(label_files) == len(label_hosts) == len(label_out_files):
+        raise ValueError("label_files, label_hosts and label_out_files differ in length")
     sources = _load(in_files)
+    labels = [load_image(f, allow_4d=False) for f in label_files]
+    for lab, host, f in zip(labels, label_hosts, label_files):
+        if not 0 <= host < len(sources):
+            raise ValueError(f"label host index {host} out of range for {len(sources)} inputs")
+        if lab.shape[:3] != sources[host].shape[:3]:
+            raise ValueError(f"label map {os.fspath(f)} has shape {lab.shape[:3]} but its "
+                             f"host image has {sources[host].shape[:3]}")
     affines = [im.affine for im in sources]
     if transforms is not None:
         affines = [np.linalg.solve(np.asarray(t, float), a) for t, a in zip(transforms, affines)]
     grid = None
+    voxel_size = opts.voxel_size if opts.voxel_size else 1.0
     if common_output:
         to_atlas = align_to_atlas(np.asarray(sources[0].dataobj), affines[0])
         affines = [np.linalg.solve(to_atlas, a) for a in affines]
-        grid = atlas_grid(opts.voxel_size if opts.voxel_size else 1.0)
+        grid = atlas_grid(voxel_size, fov, cap=256)
+    elif crop:
+        grid = atlas_grid(voxel_size, fov, cap=None)
     if grid_like is not None:
         import nibabel as nib
 
@@ -112,12 +168,28 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
     for c, path in enumerate(out_files):
         template = sources[channels.index(c)]
         save_like(result.images[c], result.affine, os.fspath(path), template)
+    rigid = result.rigid or [np.eye(4)] * len(images)
+    for lab, host, path in zip(labels, label_hosts, label_out_files):
+        host_affine = rigid[host] @ images[host].affine   # final alignment of the host
+        out = resample_labels(np.asanyarray(lab.dataobj), host_affine, result.affine,
+                              result.shape)
+        save_like(out, result.affine, os.fspath(path), lab)
     summary = result.summary()
     summary.update(grid_shape=list(result.shape),
                    grid_voxel_size=[round(float(v), 4) for v in
                                     np.sqrt((result.affine[:3, :3] ** 2).sum(0))],
                    coregistration_mm=[_shift_mm(t) for t in (transforms or [])])
     return summary
+
+
+def reset_origin_file(in_file, out_file) -> Path:
+    """UniRes ``--res_origin`` for one CT: reslice onto a rotation-free grid centred on
+    the world origin (see :func:`srprep.core.resample.reset_origin`), same dtype."""
+    from srprep.core.resample import reset_origin
+
+    src = load_image(in_file, allow_4d=False)
+    data, affine = reset_origin(np.asarray(src.dataobj, dtype=np.float32), src.affine)
+    return save_like(data, affine, os.fspath(out_file), src)
 
 
 def _shift_mm(t) -> float:
