@@ -3,10 +3,10 @@ signals, Rician noise): train a tiny network on CPU for a few minutes with srpre
 evaluate it against SH on held-out directions of a held-out participant, and run ``pccnn``
 and ``sh`` in the BIDS App on an angularly undersampled acquisition.
 
-Measured (2 CPU cores, 4 min, ~850 steps): the tiny network reaches NRMSE 0.46 against
-the noise-free signal where SH reaches 0.33 (8 of 64 directions per shell acquired), i.e.
-a few CPU minutes do **not** train a PCCNN that beats SH; the assertions below check that
-training converges and the pipeline is sound, not that it wins (see the issue notes)."""
+With srprep's training defaults (targets from the context's shell, loss on brain voxels
+only; see :mod:`srprep.models.pccnn_train`) a tiny network trained for a few CPU minutes
+predicts the missing directions (8 of 64 per shell acquired) closer to the noise-free
+signal than SH does; the App test asserts that win."""
 import csv
 import json
 
@@ -22,7 +22,8 @@ from srprep.core.dwi import B0_THRESHOLD, read_bvals_bvecs, shell_labels, write_
 from srprep.core.evaluate import score_angular
 
 KEEP_EVERY = 8          # 8 of 64 directions per shell are acquired; the rest are predicted
-TRAIN_MINUTES = 2
+EPOCHS = 25             # x 4 repeats: ~670 steps, ~4 min on 2 CPU cores
+MAX_MINUTES = 10        # safety cap only: the epoch budget fixes the result, not the clock
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,8 @@ def trained(tmp_path_factory):
     out = root / "model"
     code = srprep_train(["pccnn", str(root / "train"), str(out), "--size", "tiny",
                          "--q-in", "6", "12", "--q-out", "10", "--batch-size", "8",
-                         "--epochs", "1000", "--max-minutes", str(TRAIN_MINUTES),
-                         "--lr", "3e-3", "--seed", "0", "--accelerator", "cpu",
+                         "--epochs", str(EPOCHS), "--max-minutes", str(MAX_MINUTES),
+                         "--lr", "5e-3", "--seed", "0", "--accelerator", "cpu", "--repeats", "4",
                          "--eval-keep-every", str(KEEP_EVERY),
                          "-w", str(root / "work-train")])
     assert code == 0
@@ -93,7 +94,8 @@ def test_pccnn_and_sh_in_the_bids_app(trained, tmp_path, capsys):
         scores[method] = score_angular(clean[..., held], data[..., 1:], mask)["nrmse"]
         if method == "pccnn":   # b=0 carried through unchanged
             np.testing.assert_array_equal(data[..., 0], np.asarray(src.dataobj)[..., 0])
-    assert scores["sh"] < 0.6 and scores["pccnn"] < 0.9, scores    # measured 0.33 / 0.46
+    print("NRMSE vs noise-free signal:", scores)
+    assert scores["pccnn"] < scores["sh"] < 0.6, scores
     side = json.loads((dwi / f"sub-{label}_desc-pccnn_dwi.json").read_text())
     assert side["srprep"]["Prediction"]["context_mode"] == "shell"
     assert set(shell_labels(full_b[targets])) == {0, 1000, 2000, 3500}

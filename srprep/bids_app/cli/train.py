@@ -94,7 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--q-out", type=int, default=10, help="targets per sample (reference 10)")
     c.add_argument("--shells", nargs="+", type=int, default=None,
                    help="shells to sample (default: all shells the subjects share)")
+    c.add_argument("--cross-shell", action="store_true",
+                   help="draw targets from any shell, not only the context's (reference "
+                        "sampling; for --pccnn-context all)")
+    c.add_argument("--unmasked-loss", action="store_true",
+                   help="L1 over whole tiles, background included (reference loss); "
+                        "default: brain voxels only")
     c.add_argument("--batch-size", type=int, default=16)
+    c.add_argument("--schedule", choices=["constant", "cosine"], default="constant",
+                   help="learning rate: constant (default, reference) or cosine decay to 5%% "
+                        "over --epochs or --max-minutes")
     c.add_argument("--repeats", type=int, default=1,
                    help="q-space draws per tile and epoch (longer epochs, less validation)")
     c.add_argument("--eval-keep-every", type=int, default=3,
@@ -166,13 +175,14 @@ def train_pccnn(opts) -> int:
     network = {"official": {}, "small": PCCNN_SMALL, "tiny": PCCNN_TINY}[opts.size]
     config = {"variant": opts.variant, "network": network,
               "q": {"q_in_min": opts.q_in[0], "q_in_max": opts.q_in[1], "q_out": opts.q_out,
-                    "shells": opts.shells, "seed": opts.seed},
+                    "shells": opts.shells, "seed": opts.seed,
+                    "cross_shell": opts.cross_shell, "masked": not opts.unmasked_loss},
               "batch_size": opts.batch_size, "epochs": opts.epochs,
               "max_minutes": opts.max_minutes, "lr": opts.lr, "seed": opts.seed,
               "accelerator": opts.accelerator,
               "devices": int(opts.devices) if str(opts.devices).isdigit() else opts.devices,
               "progress": sys.stderr.isatty(), "eval_keep_every": opts.eval_keep_every,
-              "repeats": opts.repeats}
+              "repeats": opts.repeats, "schedule": opts.schedule}
     task = PCCNNTraining(dwi=[str(r[1]) for r in runs], bval=[str(r[2]) for r in runs],
                          bvec=[str(r[3]) for r in runs], names=[r[0] for r in runs],
                          subject_split=split, config=config,
