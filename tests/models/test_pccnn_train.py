@@ -1,5 +1,4 @@
 """PCCNN training data: q-space draws (same-shell vs cross-shell), masked targets, loss."""
-import numpy as np
 import pytest
 import torch
 
