@@ -178,11 +178,15 @@ class _UniResInputSpec(BaseInterfaceInputSpec):
     channels = traits.List(traits.Int, desc="channel per image (default: one each)")
     voxel_size = traits.Float(1.0, usedefault=True, desc="output voxel size (mm)")
     coregister = traits.Bool(True, usedefault=True)
-    options = traits.Dict(desc="further UniRes settings (reg_scale, linear, ct, ...)")
+    options = traits.Dict(desc="further UniRes settings (reg_scale, linear, ct, crop, fov, "
+                               "common_output, res_origin, ...)")
+    label_files = InputMultiObject(File(exists=True), desc="label maps to carry along")
+    label_hosts = traits.List(traits.Int, desc="index of each label map's host image")
 
 
 class _UniResOutputSpec(TraitedSpec):
     out_files = traits.List(File(exists=True), desc="one image per channel")
+    label_out_files = traits.List(File(exists=True), desc="label maps on the output grid")
     summary = traits.Dict()
 
 
@@ -197,10 +201,23 @@ class UniRes(SimpleInterface):
 
         files = list(self.inputs.in_files)
         channels = list(self.inputs.channels) if self.inputs.channels else list(range(len(files)))
-        transforms = coregister_files(files) if self.inputs.coregister and len(files) > 1 else None
-        outs = [_out(runtime, f"unires_{c:02d}.nii.gz") for c in range(max(channels) + 1)]
         opts = dict(self.inputs.options or {})
         opts.setdefault("voxel_size", self.inputs.voxel_size)
-        self._results["summary"] = unires_files(files, channels, outs, transforms, **opts)
+        labels = list(self.inputs.label_files) if self.inputs.label_files else []
+        if opts.pop("res_origin", False):
+            from srprep.models.unires.files import reset_origin_file
+
+            if not opts.get("ct") or labels:
+                raise ValueError("res_origin is for CT inputs (ct) without label maps")
+            files = [str(reset_origin_file(f, _out(runtime, f"reset_{i:02d}.nii.gz")))
+                     for i, f in enumerate(files)]
+        transforms = coregister_files(files) if self.inputs.coregister and len(files) > 1 else None
+        outs = [_out(runtime, f"unires_{c:02d}.nii.gz") for c in range(max(channels) + 1)]
+        label_outs = [_out(runtime, f"unires_label_{i:02d}.nii.gz") for i in range(len(labels))]
+        hosts = list(self.inputs.label_hosts) if self.inputs.label_hosts else [0] * len(labels)
+        self._results["summary"] = unires_files(files, channels, outs, transforms,
+                                                label_files=labels, label_hosts=hosts,
+                                                label_out_files=label_outs, **opts)
         self._results["out_files"] = outs
+        self._results["label_out_files"] = label_outs
         return runtime

@@ -39,3 +39,27 @@ def test_baseline_workflow_maps_over_inputs(tmp_path):
     graph = wf.run()
     node = next(n for n in graph.nodes() if n.name == "reslice")
     assert [nib.load(f).shape for f in node.result.outputs.out_file] == [(8, 8, 8)] * 2
+
+
+def test_unires_interface_carries_a_label_map(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    from srprep.interfaces.steps import UniRes
+    from srprep.models.unires.phantom import ellipsoid_labels, ellipsoid_phantom
+    from tests.helpers import write_nifti
+
+    ph = ellipsoid_phantom()
+    files = [str(write_nifti(tmp_path / f"{n}.nii.gz", im.data, im.affine))
+             for n, im in zip(ph.names, ph.images)]
+    host = ph.images[1]
+    lab = write_nifti(tmp_path / "lab.nii.gz", ellipsoid_labels(host.affine, host.data.shape)
+                      .astype(np.uint8), host.affine, dtype=np.uint8)
+    node = UniRes(in_files=files, coregister=False, options={"linear": True},
+                  label_files=[str(lab)], label_hosts=[1])
+    res = node.run(cwd=str(tmp_path))
+    out = nib.load(res.outputs.label_out_files[0])
+    assert out.shape == (41, 49, 41) and out.get_data_dtype() == np.uint8
+    truth = ellipsoid_labels(out.affine, out.shape)
+    got = np.asarray(out.dataobj)
+    assert 2 * ((got == 4) & (truth == 4)).sum() / ((got == 4).sum() + (truth == 4).sum()) > 0.85
