@@ -88,13 +88,20 @@ def atlas_grid(voxel_size, fov: str = "brain", cap: int | None = 256
 
 
 def align_to_atlas(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """Rigid matrix (atlas point -> image point) aligning an image to the MNI template."""
+    """Rigid matrix (atlas point -> image point) aligning an image to the MNI template.
+
+    The template is used at 2 mm: ample for 6 rigid parameters, and ~8x less work
+    than the 1 mm original at the finest pyramid level.
+    """
     from srprep.core.register import register
+    from srprep.core.resample import grid_for_voxel_size, resample
     import tempfile
 
     atlas, atlas_affine = atlas_image()
+    grid, shape = grid_for_voxel_size(atlas_affine, atlas.shape, 2.0)
+    atlas = resample(atlas, atlas_affine, grid, shape, order=1)
     with tempfile.TemporaryDirectory() as tmp:
-        reg = register(data, affine, atlas, atlas_affine, Path(tmp) / "atlas.mat",
+        reg = register(data, affine, atlas, grid, Path(tmp) / "atlas.mat",
                        transform="rigid", fast=True, init="centre-of-mass")
     return reg.matrix
 

@@ -109,3 +109,31 @@ def test_label_map_follows_its_host_onto_the_output_grid(tmp_path):
         assert dice(got, value) > floor, (value, dice(got, value))
         assert dice(got, value) >= dice(nearest, value)   # one-hot trilinear >= nearest
     assert set(np.unique(got)) <= set(range(6))
+
+
+def test_common_output_aligns_to_the_atlas_grid(tmp_path, mni_t1):
+    """A head moved 12 mm / 8 deg in its header ends up on the fixed MNI grid, in place."""
+    from scipy.spatial.transform import Rotation
+
+    from srprep.core.resample import resample
+
+    data, affine = mni_t1
+    lowres = np.diag([3.0, 3.0, 3.0, 1.0])
+    lowres[:3, 3] = affine[:3, 3]
+    shape = tuple(int(d) // 3 for d in data.shape)
+    img = resample(data, affine, lowres, shape, order=1)
+    motion = np.eye(4)
+    motion[:3, :3] = Rotation.from_euler("z", 8, degrees=True).as_matrix()
+    motion[:3, 3] = [12.0, -6.0, 4.0]
+    f = write_nifti(tmp_path / "moved.nii.gz", img, motion @ lowres)
+    out = tmp_path / "out.nii.gz"
+    unires_files([f], [0], [out], None, common_output=True, linear=True,
+                 voxel_size=[3.0, 3.0, 3.0])      # a list, as the BIDS App passes it
+    res = nib.load(out)
+    want_affine, want_shape = atlas_grid(3.0)
+    assert res.shape == want_shape == (64, 96, 64)
+    np.testing.assert_allclose(res.affine, want_affine, atol=1e-6)
+    ref = resample(data, affine, res.affine, res.shape, order=1)
+    got = np.asarray(res.dataobj, float)
+    brain = ref > 0.2 * ref.max()
+    assert np.corrcoef(got[brain], ref[brain])[0, 1] > 0.9
