@@ -67,6 +67,8 @@ def test_label_file_is_carried_along_and_crop_uses_the_atlas_box(demo_dataset, c
     lab_dir.mkdir(parents=True)
     nib.save(nib.Nifti1Image(labels, host.affine), lab_dir / "sub-01_ses-1_desc-brain_dseg.nii.gz")
     (lab_dir / "sub-01_ses-1_desc-brain_dseg.tsv").write_text("index\tname\n3\tbright\n")
+    nib.save(nib.Nifti1Image(labels[::2], np.eye(4)),     # template space: skipped, no error
+             lab_dir / "sub-01_ses-1_space-MNI152NLin2009cAsym_desc-brain_mask.nii.gz")
     out = demo_dataset / "out"
     code = main([str(demo_dataset / "bids"), str(out), "participant", "-w",
                  str(demo_dataset / "work"), "--participant-label", "01", "--linear",
@@ -74,6 +76,8 @@ def test_label_file_is_carried_along_and_crop_uses_the_atlas_box(demo_dataset, c
                  str(demo_dataset / "labels"), "--nprocs", "1"])
     assert code == 0, capsys.readouterr().err
     got = out / "sub-01" / "ses-1" / "anat" / "sub-01_ses-1_res-4mm_desc-brainUnires_dseg.nii.gz"
+    assert sorted(p.name for p in got.parent.glob("*_dseg.nii.gz")) == [got.name]
+    assert not list(out.rglob("*_mask.nii.gz"))
     img = nib.load(got)
     want_affine, want_shape = atlas_grid(4.0, "brain", cap=None)
     assert img.shape == want_shape and np.allclose(img.affine, want_affine)

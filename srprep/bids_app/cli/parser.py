@@ -136,9 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "world origin first (for scanner affines that are badly off)")
     ur.add_argument("--label-file", "--label_file", nargs="+", type=Path, default=[],
                     metavar="PATH",
-                    help="label maps (BIDS-named, e.g. sub-01_dseg.nii.gz; files or folders "
-                         "searched for *_dseg/*_mask.nii[.gz]) to carry onto the output grid "
-                         "with the input whose grid each shares")
+                    help="label maps (BIDS-named, e.g. sub-01_dseg.nii.gz; files, or folders "
+                         "searched for *_dseg/*_mask.nii[.gz] not in a template space) to "
+                         "carry onto the output grid with the input whose grid each shares")
     ur.add_argument("--denoising", action="store_true",
                     help="keep the native voxel size (MTV denoising when sizes agree)")
     ur.add_argument("--no-coregister", action="store_true",

@@ -162,9 +162,10 @@ def _label_files(paths: list[Path]) -> list[str]:
     found: list[Path] = []
     for path in paths:
         path = path.expanduser().resolve()
-        if path.is_dir():
+        if path.is_dir():   # maps in a template space (space-...) lie on no input's grid
             found += sorted(f for pattern in ("*_dseg.nii*", "*_mask.nii*")
-                            for f in path.rglob(pattern))
+                            for f in path.rglob(pattern)
+                            if "_space-" not in f.name or "_space-orig_" in f.name)
         elif path.is_file():
             found.append(path)
         else:
