@@ -200,10 +200,8 @@ def resample_labels(labels: np.ndarray, affine: np.ndarray, target_affine: np.nd
         raise ValueError(f"{len(values)} labels in the label map; at most {max_labels} "
                          "are supported")
     shape = tuple(int(s) for s in target_shape[:3])
-    best = np.zeros(shape, np.float32)
-    background = resample((data == 0).astype(np.float32), affine, target_affine, shape,
-                          order=1, mode="constant", cval=0.0)
-    best[:] = background
+    best = resample((data == 0).astype(np.float32), affine, target_affine, shape,
+                    order=1, mode="constant", cval=0.0)   # background's weight to beat
     out = np.zeros(shape, data.dtype)
     for value in values:
         weight = resample((data == value).astype(np.float32), affine, target_affine, shape,
@@ -239,13 +237,10 @@ def reset_origin(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.n
     """Reslice an image onto :func:`world_aligned_grid` (trilinear; outside = the image
     minimum, i.e. air for CT).  Returns (data, affine) with a centred, rotation-free
     affine."""
-    src_grid = np.asarray(affine, float)
     shape = data.shape[:3]
-    reoriented = _content_frame(src_grid, shape)
-    grid, dims = world_aligned_grid(src_grid, shape)
-    # Sample the content in its own (rotation-removed, centred) frame.
-    out = resample(np.asarray(data, np.float32), reoriented, grid, dims, order=1,
-                   mode="constant", cval=float(np.min(data)))
+    grid, dims = world_aligned_grid(affine, shape)
+    out = resample(np.asarray(data, np.float32), _content_frame(affine, shape), grid, dims,
+                   order=1, mode="constant", cval=float(np.min(data)))
     return out, grid
 
 

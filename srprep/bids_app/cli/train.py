@@ -17,6 +17,17 @@ from srprep.core.atomic import copy_file, write_json, write_text
 log = logging.getLogger("srprep.train")
 
 
+def _run(task, work: Path):
+    """Run a training task in-process; its outputs, or None after a one-line error."""
+    from .. import engine
+
+    outcome = engine.run(task, work / "train-cache", worker="debug")
+    if not outcome.ok:
+        print(f"srprep-train: error: {outcome.error}", file=sys.stderr)
+        return None
+    return outcome.outputs
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="srprep-train", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="method", required=True)
@@ -187,11 +198,10 @@ def train_pccnn(opts) -> int:
                          bvec=[str(r[3]) for r in runs], names=[r[0] for r in runs],
                          subject_split=split, config=config,
                          resume=str(opts.resume.resolve()) if opts.resume else None)
-    outcome = engine.run(task, work / "train-cache", worker="debug")
-    if not outcome.ok:
-        print(f"srprep-train: error: {outcome.error}", file=sys.stderr)
+    outputs = _run(task, work)
+    if outputs is None:
         return 1
-    report = outcome.outputs.report
+    report = outputs.report
     src = Path(report["weights"])
     target = out / "pccnn" / src.name
     copy_file(src, target)
@@ -265,11 +275,10 @@ def train_easysr(opts) -> int:
                           subject_split=split, config=config, resolution=opts.resolution,
                           template=str(opts.template.resolve()) if opts.template else None,
                           resume=str(opts.resume.resolve()) if opts.resume else None)
-    outcome = engine.run(task, work / "train-cache", worker="debug")
-    if not outcome.ok:
-        print(f"srprep-train: error: {outcome.error}", file=sys.stderr)
+    outputs = _run(task, work)
+    if outputs is None:
         return 1
-    report = outcome.outputs.report
+    report = outputs.report
     for key in ("generator", "discriminator"):
         src = Path(report[key])
         copy_file(src, out / "easysr" / src.name)
@@ -346,13 +355,12 @@ def train_babyai(opts) -> int:
                           names=[p[0] for p in pairs], atlas=str(atlas), subject_split=split,
                           config=config, register=not opts.no_register,
                           resume=str(opts.resume) if opts.resume else None)
-    outcome = engine.run(task, work / "train-cache", worker="debug")
-    if not outcome.ok:
-        print(f"srprep-train: error: {outcome.error}", file=sys.stderr)
+    outputs = _run(task, work)
+    if outputs is None:
         return 1
-    report = outcome.outputs.report
+    report = outputs.report
     target = out / "babyai" / "pretrained_weights.pth"
-    copy_file(outcome.outputs.weights, target)
+    copy_file(outputs.weights, target)
     if config["network"].get("residual"):  # the loader needs to know (see models.babyai)
         write_json(target.with_suffix(".json"), config["network"])
     write_json(out / "training_report.json", {"config": config, **report})
