@@ -1,12 +1,20 @@
 """Shared fixtures: Pydra environment, small synthetic images, the demo dataset."""
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # share the cores between the xdist workers instead of oversubscribing them
+    _threads = str(max(1, (os.cpu_count() or 1)
+                       // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)))
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_var, _threads)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,8 +20,7 @@ import os
 
 import torch
 
-from .configs import (RELEASED, config_from_reference, released_config, released_name,
-                      released_parameter_count)
+from .configs import RELEASED, config_from_reference, released_config
 from .network import AIDConfig, CausalUNet
 
 __all__ = ["AIDConfig", "CausalUNet", "RELEASED", "build", "config_from_reference",
