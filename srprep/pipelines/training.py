@@ -4,8 +4,9 @@ from __future__ import annotations
 from pydra.compose import workflow
 
 from srprep.tasks._types import File, NiftiImage
-from srprep.tasks.training import (PrepareDWI, PrepareTrainingPair, PrepareVolume,
-                                  TrainEasySR, TrainPCCNN, TrainThroughPlane)
+from srprep.tasks.training import (PrepareAIDSlices, PrepareDWI, PrepareTrainingPair,
+                                  PrepareVolume, TrainAID, TrainEasySR, TrainPCCNN,
+                                  TrainThroughPlane)
 
 
 @workflow.define(outputs=["weights", "report"])
@@ -126,4 +127,38 @@ def PCCNNTraining(dwi: list[NiftiImage], bval: list[File], bvec: list[File], nam
                            bvec=bvec, name=names).combine("name"), name="prepare")
     trained = workflow.add(TrainPCCNN(subjects=prepared.out, subject_split=subject_split,
                                       config=config, resume=resume), name="train")
+    return trained.weights, trained.report
+
+
+@workflow.define(outputs=["weights", "report"])
+def AIDTraining(images: list[File], names: list[str], subject_split: dict, config: dict,
+                size: int = 64, axis: int = 2, kspace: bool = False) -> tuple[File, dict]:
+    """Cut every volume (NIfTI or fully sampled k-space) into slices, then train AID and
+    test it on the held-out subjects.
+
+    Parameters
+    ----------
+    images : list[File]
+        Anatomical NIfTI volumes, or k-space files when ``kspace``.
+    names : list[str]
+        ``sub-<label>...`` per volume; the subject part keys the split.
+    subject_split : dict
+        Subject-level train/val/test lists.
+    config : dict
+        Architecture and training settings (see :func:`srprep.models.aid.train.run_training`).
+    size, axis, kspace :
+        Slice size, slicing axis of NIfTI volumes, input kind.
+
+    Returns
+    -------
+    weights : File
+        ``aid.pt`` (EMA weights, release format) with its sidecar.
+    report : dict
+        Training history and test figures.
+    """
+    prepared = workflow.add(
+        PrepareAIDSlices(size=size, axis=axis, kspace=kspace).split(
+            ("in_file", "name"), in_file=images, name=names).combine("name"), name="prepare")
+    trained = workflow.add(TrainAID(volumes=prepared.out, subject_split=subject_split,
+                                    config=config), name="train")
     return trained.weights, trained.report

@@ -150,3 +150,55 @@ def TrainPCCNN(subjects: list[dict], subject_split: dict, config: dict,
     configure_threads()
     report = run_training(subjects, subject_split, config, Path("training").absolute(), resume)
     return Path(report["weights"]), report
+
+
+@python.define
+def PrepareAIDSlices(in_file: File, name: str, size: int = 64, axis: int = 2,
+                     kspace: bool = False) -> dict:
+    """Slices for AID training: a NIfTI volume (magnitude, 1 channel, along ``axis``) or a
+    fully sampled k-space file (coil-combined complex, 2 channels).
+
+    Args:
+        in_file: NIfTI image or k-space file (fastMRI/ISMRMRD HDF5).
+        name: volume name (subject first; keeps cache entries apart).
+        size: slice size after padding to a square and resizing.
+        axis: slicing axis of NIfTI volumes (2 = axial for RAS-like data).
+        kspace: ``in_file`` is a k-space file.
+
+    Returns:
+        out: ``.npy`` slices (S, C, size, size), their count and channels, and the name.
+    """
+    import numpy as np
+
+    from srprep.models.aid.data import kspace_to_slices, load_anat_slices
+
+    slices = (kspace_to_slices(in_file, size=size) if kspace
+              else load_anat_slices([in_file], axis=axis, size=size)[0])
+    out = Path("slices.npy").absolute()
+    np.save(out, slices)
+    return {"file": str(out), "name": name, "slices": int(slices.shape[0]),
+            "channels": int(slices.shape[1])}
+
+
+@python.define(outputs=["weights", "report"])
+def TrainAID(volumes: list[dict], subject_split: dict, config: dict) -> tuple[File, dict]:
+    """AID training (Lightning, one or two stages) on the train subjects, then a test on
+    the held-out subjects: teacher-forced eps-MSE with and without the preceding slices,
+    and simulated 8-coil R=4 reconstructions (AID vs zero-filled vs SENSE-l1).
+
+    Args:
+        volumes: outputs of PrepareAIDSlices.
+        subject_split: {"train": [...], "val": [...], "test": [...]} subject names.
+        config: architecture (tiny_config arguments) and AIDTrainConfig fields, see
+            :func:`srprep.models.aid.train.run_training`.
+
+    Returns:
+        weights: ``aid.pt`` (EMA weights, release format) with its ``aid.json`` sidecar.
+        report: training history and test figures.
+    """
+    from srprep.core.device import configure_threads
+    from srprep.models.aid.train import run_training
+
+    configure_threads()
+    report = run_training(volumes, subject_split, config, Path("training").absolute())
+    return Path(report["weights"]), report

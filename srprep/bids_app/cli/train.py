@@ -129,7 +129,96 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--accelerator", default="auto")
     c.add_argument("--resume", type=Path, default=None, help="Lightning checkpoint to resume")
     c.add_argument("-w", "--work-dir", type=Path, default=None)
+    a = sub.add_parser("aid", help="AID prior from slice sequences (NIfTI volumes or k-space)")
+    a.add_argument("bids_dir", type=Path,
+                   help="BIDS dataset, or with --kspace a folder of fully sampled k-space files")
+    a.add_argument("output_dir", type=Path)
+    a.add_argument("--kspace", action="store_true",
+                   help="train on coil-combined complex images of *.h5/*.mrd k-space files")
+    a.add_argument("--participant-label", nargs="+", default=[])
+    a.add_argument("--suffix", nargs="+", default=["T1w", "T2w"])
+    a.add_argument("--slice-size", type=int, default=64, help="slices padded square, resized")
+    a.add_argument("--axis", type=int, default=2, help="slicing axis of NIfTI volumes")
+    a.add_argument("--seq-length", type=int, default=5, help="conditioning window (release: 10)")
+    a.add_argument("--model-channels", type=int, default=32, help="release: 128 (brain)")
+    a.add_argument("--channel-mult", type=float, nargs="+", default=[1, 2, 2])
+    a.add_argument("--res-blocks", type=int, default=1, help="release: 2")
+    a.add_argument("--attention-ds", type=int, nargs="*", default=[4],
+                   help="downsampling rates with spatial attention")
+    a.add_argument("--stages", type=int, choices=[1, 2], default=1,
+                   help="1: one stage, channel concatenation (as released); 2: main U-Net "
+                        "first, then the conditioning branch alone (connector fusion)")
+    a.add_argument("--steps", type=int, default=2000)
+    a.add_argument("--max-minutes", type=float, default=None)
+    a.add_argument("--batch-size", type=int, default=4)
+    a.add_argument("--lr", type=float, default=1e-4, help="AdamW (reference 1e-4)")
+    a.add_argument("--ema", type=float, default=0.9999, help="EMA rate (with warm-up)")
+    a.add_argument("--eval-slices", type=int, default=8)
+    a.add_argument("--eval-steps", type=int, default=50)
+    a.add_argument("--split", nargs=3, type=float, default=[0.7, 0.15, 0.15])
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("-w", "--work-dir", type=Path, default=None)
     return p
+
+
+def _aid_inputs(opts) -> list[tuple[str, Path]]:
+    root = opts.bids_dir.resolve()
+    if opts.kspace:
+        files = sorted(p for ext in ("*.h5", "*.mrd") for p in root.rglob(ext))
+        out = []
+        for p in files:
+            label = "".join(ch for ch in p.name.split(".")[0] if ch.isalnum()) or "x"
+            out.append((f"sub-{label}", p))
+        return out
+    return _isotropic_images(root, opts.participant_label, opts.suffix)
+
+
+def train_aid(opts) -> int:
+    from srprep.models.training_run import split_subjects
+    from srprep.pipelines.training import AIDTraining
+
+    from .. import engine
+
+    out, work = opts.output_dir.resolve(), (opts.work_dir or opts.output_dir / "work").resolve()
+    engine.configure_environment(work, 1)
+    images = _aid_inputs(opts)
+    subjects = sorted({n.split("_")[0] for n, _ in images})
+    if len(subjects) < 2:
+        what = "k-space files" if opts.kspace else f"isotropic {'/'.join(opts.suffix)} images"
+        print(f"srprep-train: error: need {what} of at least 2 participants, found "
+              f"{len(subjects)}", file=sys.stderr)
+        return 2
+    levels = len(opts.channel_mult)
+    if opts.slice_size % 2 ** (levels - 1):
+        print(f"srprep-train: error: --slice-size must be divisible by {2 ** (levels - 1)}",
+              file=sys.stderr)
+        return 2
+    split = split_subjects(subjects, tuple(opts.split), opts.seed)
+    config = {"size": opts.slice_size, "seq_length": opts.seq_length,
+              "model_channels": opts.model_channels,
+              "channel_mult": [int(m) if float(m).is_integer() else m for m in opts.channel_mult],
+              "num_res_blocks": opts.res_blocks, "attention_ds": opts.attention_ds,
+              "stages": opts.stages, "steps": opts.steps, "max_minutes": opts.max_minutes,
+              "batch_size": opts.batch_size, "lr": opts.lr, "ema_rate": opts.ema,
+              "seed": opts.seed, "eval_slices": opts.eval_slices, "eval_steps": opts.eval_steps}
+    task = AIDTraining(images=[str(p) for _, p in images], names=[n for n, _ in images],
+                       subject_split=split, config=config, size=opts.slice_size,
+                       axis=opts.axis, kspace=opts.kspace)
+    outputs = _run(task, work)
+    if outputs is None:
+        return 1
+    report = outputs.report
+    trained = Path(report["weights"])           # the task's folder: weights + sidecar
+    copy_file(trained, out / "aid" / "aid.pt")
+    copy_file(trained.with_suffix(".json"), out / "aid" / "aid.json")
+    write_json(out / "training_report.json", {"config": config, **report})
+    cols = [c for c in (report["test"][0] if report["test"] else {})]
+    write_text(out / "test_metrics.tsv", "\n".join(["\t".join(cols)] + [
+        "\t".join(f"{r[c]:.4f}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+        for r in report["test"]]) + "\n")
+    print(json.dumps({"weights": str(out / "aid" / "aid.pt"), "final_loss": report["final_loss"],
+                      "seconds": report["seconds"], "split": split}))
+    return 0
 
 
 #: a CPU-sized PCCNN (same structure, narrower layers)
@@ -382,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
     return {"babyai": train_babyai, "easysr": train_easysr,
-            "pccnn": train_pccnn}[opts.method](opts)
+            "pccnn": train_pccnn, "aid": train_aid}[opts.method](opts)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,128 @@
+"""k-space reconstruction tasks: preparation (read, crop, undersample, coil maps) and one
+reconstruction per method (AID posterior sampling, zero-filled, SENSE-l1)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydra.compose import python
+
+from ._types import File
+
+RECON_METHODS = ("aid", "zerofilled", "sensel1")
+
+
+@python.define(outputs=["out_file", "info"])
+def PrepareKSpace(in_file: File, acceleration: int = 4, mask: str = "equispaced", acs: int = 0,
+                  mask_seed: int = 1234, maps_from: str = "auto", crop_readout: bool = True
+                  ) -> tuple[File, dict]:
+    """Read a fastMRI HDF5 or ISMRMRD file and set up the reconstruction problem.
+
+    Args:
+        in_file: k-space file (fastMRI ``.h5`` or ISMRMRD ``.h5``/``.mrd``).
+        acceleration: R of the retrospective mask (fully sampled input only).
+        mask: ``equispaced`` or ``random`` phase-encode lines.
+        acs: central lines added to the mask.
+        mask_seed: seed of the random mask (reference: 1234).
+        maps_from: ``auto``, ``full`` or ``acquired`` data for ESPIRiT.
+        crop_readout: crop an oversampled readout to the phase-encode size (fastMRI 640->320).
+
+    Returns:
+        out_file: ``.npz`` with kspace, mask, maps (if multi-coil), reference (if retrospective).
+        info: acquisition description (acceleration, mask, coils, voxel size, ...).
+    """
+    import numpy as np
+
+    from srprep.core import rawdata
+    from srprep.core.kspace import prepare_acquisition
+
+    raw = rawdata.read_kspace(in_file)
+    ks = raw.kspace
+    if crop_readout and ks.shape[-2] > ks.shape[-1]:
+        ks = rawdata.crop_readout(ks, ks.shape[-1])
+    prep = prepare_acquisition(ks, acceleration=acceleration, kind=mask, acs=acs, seed=mask_seed,
+                               maps_from=maps_from)
+    info = dict(prep["info"])
+    vox = raw.voxel_size if raw.recon_matrix == tuple(ks.shape[-2:]) else (1.0, 1.0, raw.voxel_size[2])
+    info.update(voxel_size=[float(v) for v in vox], source=Path(in_file).name,
+                suffix=rawdata.infer_suffix(Path(in_file).name, raw.header),
+                geometry_from_header=raw.recon_matrix == tuple(ks.shape[-2:]))
+    out = Path("prepared.npz").absolute()
+    arrays = {k: v for k, v in prep.items() if k != "info" and v is not None}
+    np.savez(out, **arrays)
+    return out, info
+
+
+@python.define(outputs=["out_file", "info"])
+def ReconstructKSpace(prepared: File, method: str, weights: File | None = None,
+                      model_config: str = "", steps: int = 100, cond_iters: int = 4,
+                      eta: float = 1.0, scale: float = 1.0, released_attention: bool = False,
+                      seed: int = 0, first_slice: str = "recon", lamda: float = 0.005,
+                      iterations: int = 100) -> tuple[File, dict]:
+    """Reconstruct every slice with one method (device from SRPREP_DEVICE).
+
+    Args:
+        prepared: output of :class:`PrepareKSpace`.
+        method: ``aid``, ``zerofilled`` or ``sensel1``.
+        weights: AID checkpoint (release format, or srprep-trained with its sidecar).
+        model_config: released configuration name when the checkpoint has no sidecar.
+        steps, cond_iters, eta, scale: posterior sampling (reverse steps, K, step, c).
+        released_attention: condition on the previous slice only (as released).
+        seed: sampling seed.
+        first_slice: ``recon`` or ``full`` (fully sampled slice 0 as in the reference).
+        lamda, iterations: SENSE-l1 regularisation and iterations.
+
+    Returns:
+        out_file: ``.npy`` complex (slices, readout, phase) in the input's units.
+        info: settings, seconds, device.
+    """
+    import time
+
+    import numpy as np
+
+    from srprep.core import kspace as K
+
+    d = np.load(prepared)
+    ks, mask = d["kspace"], d["mask"]
+    maps = d["maps"] if "maps" in d else None
+    t0 = time.time()
+    info: dict = {"method": method}
+    if method == "zerofilled":
+        img = np.stack([K.zero_filled(k, mask, None if maps is None else m)
+                        for k, m in zip(ks, maps if maps is not None else [None] * len(ks))])
+    elif method == "sensel1":
+        mp = maps if maps is not None else np.ones_like(ks)
+        img = np.stack([K.sense_l1(k, mask, m, lamda=lamda, iterations=iterations)
+                        for k, m in zip(ks, mp)])
+        info.update(lamda=lamda, iterations=iterations)
+    elif method == "aid":
+        from srprep.core.device import configure_threads, gpu_lock, select_device
+        from srprep.models.aid import from_official_checkpoint
+        from srprep.models.aid.recon import DCSettings, reconstruct_volume
+
+        if weights is None:
+            raise ValueError("AID reconstruction needs weights")
+        device = select_device()
+        configure_threads()
+        net = from_official_checkpoint(weights, model_config or None)
+        settings = DCSettings(steps=steps, cond_iters=cond_iters, eta=eta, scale=scale,
+                              released_attention=released_attention, seed=seed)
+        first = None
+        if first_slice == "full":
+            if "reference" not in d:
+                raise ValueError("--first-slice full needs fully sampled input")
+            first = d["reference"][0]
+        with gpu_lock(device):
+            img = reconstruct_volume(net, ks, mask, maps, settings, first_image=first,
+                                     device=device, progress=True)
+        info.update(settings.to_dict(), first_slice=first_slice, device=device,
+                    model=net.config.to_dict())
+    else:
+        raise ValueError(f"unknown reconstruction method {method!r}")
+    info["seconds"] = round(time.time() - t0, 2)
+    if "reference" in d:
+        from srprep.core.kspace import recon_metrics
+
+        info["metrics"] = recon_metrics(img, d["reference"])
+    out = Path(f"recon-{method}.npy").absolute()
+    np.save(out, img.astype(np.complex64))
+    return out, info
