@@ -38,6 +38,7 @@ def main(argv=None):
     ap.add_argument("--accel", type=int, default=4)
     ap.add_argument("--coils", type=int, default=8)
     ap.add_argument("--no-guide", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="keep models already trained in --out")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     data = a.out / "demo"
@@ -53,14 +54,22 @@ def main(argv=None):
 
     cfg = tiny_config(size=a.size)
     tcfg = AIDTrainConfig(steps=a.steps, batch_size=4, lr=a.lr, max_minutes=a.minutes)
-    rep = train_aid(cfg, train, a.out / "aid", tcfg)
+    if a.reuse and (a.out / "aid" / "training_report.json").is_file():
+        rep = json.loads((a.out / "aid" / "training_report.json").read_text())
+    else:
+        rep = train_aid(cfg, train, a.out / "aid", tcfg)
     results["aid_train"] = {k: rep[k] for k in ("seconds", "stages", "final_loss", "steps_per_second")}
     aid = from_official_checkpoint(a.out / "aid" / "aid.pt")
     guide = None
     if not a.no_guide:
         gcfg = dataclasses.replace(cfg, causal=False)
         # the plain U-Net learns single frames: sequences of length 1 -> frames 1..T alone
-        grep = _train_guide(gcfg, train, a.out / "guide", tcfg)
+        done = a.out / "guide" / "guide_report.json"
+        if a.reuse and done.is_file():
+            grep = json.loads(done.read_text())
+        else:
+            grep = _train_guide(gcfg, train, a.out / "guide", tcfg)
+            done.write_text(json.dumps(grep) + "\n")
         results["guide_train"] = grep
         guide = from_official_checkpoint(a.out / "guide" / "aid.pt")
 

@@ -106,8 +106,11 @@ def espirit_maps(kspace: np.ndarray, *, calib: int = 24, thresh: float = 0.02,
                  crop: float = 0.95) -> np.ndarray:
     """ESPIRiT sensitivities (sigpy) from the calibration region of (coils, ny, nx) k-space.
 
-    The reference used BART ``caldir 30`` on fully sampled data; ESPIRiT from the measured
-    (possibly undersampled) data's ACS region is what a prospective acquisition allows."""
+    The reference used BART ``caldir 30`` on fully sampled data (smooth maps over the whole
+    field of view). ESPIRiT's eigenvalue ``crop`` zeroes the maps outside the object; every
+    reconstruction here treats that as the image support (zero outside), which the AID data
+    consistency enforces explicitly (``crop=0`` keeps maps everywhere). ESPIRiT from the
+    measured data's ACS region is what a prospective acquisition allows."""
     try:
         import sigpy.mri
     except ImportError as exc:        # pragma: no cover - sigpy is a dependency

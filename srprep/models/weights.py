@@ -75,13 +75,17 @@ REGISTRY: dict[str, WeightsFile] = {w.name: w for w in (
                 "https://zenodo.org/record/10210894/files/pccnn-bv-sp_weights.pt", "PCCNN-Bv-Sp",
                 structure="srprep.models.pccnn:expected_shapes_pccnn_bv_sp"),
     WeightsFile("aid-brain", "aid", "fastmri_320_cplx.pt", f"{_HF_AID}/fastmri_320_cplx.pt",
-                "AID causal U-Net, fastMRI brain, complex 320x320 (557 MB)"),
+                "AID causal U-Net, fastMRI brain, complex 320x320 (557 MB)",
+                structure="srprep.models.aid:expected_shapes_brain"),
     WeightsFile("aid-guide", "aid", "normal_fastmri_320_cplx.pt",
-                f"{_HF_AID}/normal_fastmri_320_cplx.pt", "guided-diffusion baseline (484 MB)"),
+                f"{_HF_AID}/normal_fastmri_320_cplx.pt", "guided-diffusion baseline (484 MB)",
+                structure="srprep.models.aid:expected_shapes_guide"),
     WeightsFile("aid-cardiac", "aid", "cardiac_latent.pt", f"{_HF_AID}/cardiac_latent.pt",
-                "AID causal U-Net, cardiac cine in VQ latent (104 MB)"),
+                "AID causal U-Net, cardiac cine in VQ latent (104 MB)",
+                structure="srprep.models.aid:expected_shapes_cardiac"),
     WeightsFile("aid-abide", "aid", "abide.pt", f"{_HF_AID}/abide.pt",
-                "AID causal U-Net, ABIDE T1 slices (108 MB)"),
+                "AID causal U-Net, ABIDE T1 slices (108 MB)",
+                structure="srprep.models.aid:expected_shapes_abide"),
 )}
 
 

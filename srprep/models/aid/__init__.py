@@ -72,12 +72,32 @@ def from_official_checkpoint(path: str | os.PathLike, config=None, *,
         import json
         config = json.loads(side.read_text())["config"]
     cfg = _config(config)
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in CausalUNet(cfg).state_dict().items()}
-    check_structure(state, expected, what=Path(path).name)
+    check_structure(state, expected_shapes(cfg), what=Path(path).name)
     net = CausalUNet(cfg)
     net.load_state_dict(state, strict=True)
     return net.to(map_location).eval()
+
+
+def expected_shapes(config) -> dict:
+    """{key: shape} of a configuration (built on the meta device, no memory)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in CausalUNet(_config(config)).state_dict().items()}
+
+
+def expected_shapes_brain() -> dict:
+    return expected_shapes("fastmri_320_cplx")
+
+
+def expected_shapes_guide() -> dict:
+    return expected_shapes("normal_fastmri_320_cplx")
+
+
+def expected_shapes_cardiac() -> dict:
+    return expected_shapes("cardiac_latent")
+
+
+def expected_shapes_abide() -> dict:
+    return expected_shapes("3d-abide")
 
 
 def save_checkpoint(net: CausalUNet, path: str | os.PathLike, *, extra: dict | None = None) -> None:

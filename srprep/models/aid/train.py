@@ -81,7 +81,7 @@ class AIDModule:
                 loss = terms["loss"].mean()
                 self.log("loss", loss, prog_bar=True)
                 self.history.append({"step": int(self.global_step), "loss": float(loss.detach()),
-                                     "mse": float(terms["mse"].mean())})
+                                     "mse": float(terms["mse"].mean().detach())})
                 return loss
 
             def on_train_batch_end(self, *_a):
