@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydra.compose import workflow
 
 from srprep.tasks._types import File
-from srprep.tasks.aid import PrepareKSpace, ReconstructKSpace
+from srprep.tasks.aid import AIDSample, PrepareKSpace, ReconstructKSpace
 
 
 @workflow.define(outputs=["images", "infos", "prepared", "prepare_info"])
@@ -42,3 +42,26 @@ def KSpaceReconWorkflow(in_file: File, methods: list[str], acceleration: int = 4
         seed=seed, first_slice=first_slice, lamda=lamda, iterations=iterations,
     ).split(method=methods).combine("method"), name="reconstruct")
     return rec.out_file, rec.info, prep.out_file, prep.info
+
+
+@workflow.define(outputs=["samples", "info"])
+def AIDSamplingWorkflow(weights: File, n_frames: int = 8, mode: str = "prospective",
+                        context: File | None = None, model_config: str = "", steps: int = 100,
+                        sampler: str = "ancestral", released_attention: bool = False,
+                        seeds: list[int] = (0,)) -> tuple[list, list]:
+    """Draw one slice sequence per seed (split over ``seeds``), retrospective or
+    prospective, warm (``context``) or cold start; see :class:`~srprep.tasks.aid.AIDSample`.
+
+    Returns
+    -------
+    samples : list of File
+        ``.npy`` (N, C, H, W) per seed.
+    info : list of dict
+        Settings and timing per seed.
+    """
+    node = workflow.add(AIDSample(
+        weights=weights, n_frames=n_frames, mode=mode, context=context,
+        model_config=model_config, steps=steps, sampler=sampler,
+        released_attention=released_attention).split(seed=list(seeds)).combine("seed"),
+        name="sample")
+    return node.out_file, node.info

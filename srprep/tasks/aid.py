@@ -126,3 +126,63 @@ def ReconstructKSpace(prepared: File, method: str, weights: File | None = None,
     out = Path(f"recon-{method}.npy").absolute()
     np.save(out, img.astype(np.complex64))
     return out, info
+
+
+@python.define(outputs=["out_file", "info"])
+def AIDSample(weights: File, n_frames: int = 8, mode: str = "prospective",
+              context: File | None = None, model_config: str = "", steps: int = 100,
+              sampler: str = "ancestral", released_attention: bool = False, seed: int = 0
+              ) -> tuple[File, dict]:
+    """Generate a slice sequence with an AID prior (device from SRPREP_DEVICE).
+
+    Args:
+        weights: AID checkpoint.
+        n_frames: frames to generate (prospective) — retrospective gives one per context frame.
+        mode: ``prospective`` (one after another) or ``retrospective`` (frame i+1 from the
+            true frames 0..i, all in parallel; needs ``context``).
+        context: ``.npy`` (T, C, H, W) real frames: the warm-start window (prospective) or
+            the conditioning sequence (retrospective); none = cold start.
+        model_config: released configuration name when the checkpoint has no sidecar.
+        steps: reverse steps (respaced from 1000).
+        sampler: ``ancestral`` (learned variance) or ``renoise`` (the reference's fast sampler).
+        released_attention: condition on the most recent frame only, as released.
+        seed: sampling seed.
+
+    Returns:
+        out_file: ``.npy`` (N, C, H, W) generated frames in the prior's units.
+        info: settings and seconds.
+    """
+    import time
+
+    import numpy as np
+    import torch
+
+    from srprep.core.device import configure_threads, select_device
+    from srprep.models.aid import from_official_checkpoint
+    from srprep.models.aid.diffusion import GaussianDiffusion
+    from srprep.models.aid.sampling import prospective, retrospective
+
+    device = select_device()
+    configure_threads()
+    net = from_official_checkpoint(weights, model_config or None).to(device)
+    diff = GaussianDiffusion.linear(1000, learn_sigma=net.config.learn_sigma, respacing=steps)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    ctx = None if context is None else torch.as_tensor(np.load(context), dtype=torch.float32,
+                                                        device=device)[None]
+    t0 = time.time()
+    if mode == "retrospective":
+        if ctx is None:
+            raise ValueError("retrospective sampling needs context frames")
+        out = retrospective(net, diff, ctx, sampler=sampler, generator=gen)
+    elif mode == "prospective":
+        c, n = net.config.in_channels, net.config.image_size
+        out = prospective(net, diff, n_frames, window=ctx, shape=(1, c, n, n), sampler=sampler,
+                          released_attention=released_attention, generator=gen)
+    else:
+        raise ValueError(f"unknown sampling mode {mode!r}")
+    path = Path("samples.npy").absolute()
+    np.save(path, out[0].cpu().numpy())
+    info = {"mode": mode, "start": "cold" if ctx is None else "warm", "steps": steps,
+            "sampler": sampler, "seed": seed, "released_attention": released_attention,
+            "frames": int(out.shape[1]), "seconds": round(time.time() - t0, 2), "device": device}
+    return path, info

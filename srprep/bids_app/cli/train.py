@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--batch-size", type=int, default=4)
     a.add_argument("--lr", type=float, default=1e-4, help="AdamW (reference 1e-4)")
     a.add_argument("--ema", type=float, default=0.9999, help="EMA rate (with warm-up)")
+    a.add_argument("--context-noise", type=float, default=0.0,
+                   help="max std of noise on the conditioning slices (robustness to the "
+                        "imperfect slices a reconstruction conditions on; 0 = reference)")
+    a.add_argument("--context-dropout", type=float, default=0.0,
+                   help="probability of an all-zero context (trains the cold start; 0 = reference)")
     a.add_argument("--eval-slices", type=int, default=8)
     a.add_argument("--eval-steps", type=int, default=50)
     a.add_argument("--split", nargs=3, type=float, default=[0.7, 0.15, 0.15])
@@ -200,7 +205,8 @@ def train_aid(opts) -> int:
               "num_res_blocks": opts.res_blocks, "attention_ds": opts.attention_ds,
               "stages": opts.stages, "steps": opts.steps, "max_minutes": opts.max_minutes,
               "batch_size": opts.batch_size, "lr": opts.lr, "ema_rate": opts.ema,
-              "seed": opts.seed, "eval_slices": opts.eval_slices, "eval_steps": opts.eval_steps}
+              "seed": opts.seed, "eval_slices": opts.eval_slices, "eval_steps": opts.eval_steps,
+              "context_noise": opts.context_noise, "context_dropout": opts.context_dropout}
     task = AIDTraining(images=[str(p) for _, p in images], names=[n for n, _ in images],
                        subject_split=split, config=config, size=opts.slice_size,
                        axis=opts.axis, kspace=opts.kspace)

@@ -175,11 +175,24 @@ class GaussianDiffusion:
 
     def training_losses_temporal(self, model: Callable, seq: torch.Tensor, *, multistage: int = 0,
                                  t: torch.Tensor | None = None, noise: torch.Tensor | None = None,
-                                 generator: torch.Generator | None = None) -> dict:
+                                 generator: torch.Generator | None = None,
+                                 context_noise: float = 0.0, context_dropout: float = 0.0) -> dict:
         """Teacher-forced loss on sequences (B, T+1, C, H, W): frames 0..T-1 condition,
-        frames 1..T are the targets, one diffusion time per sequence."""
+        frames 1..T are the targets, one diffusion time per sequence.
+
+        Options the reference does not have (0 = off = reference): ``context_noise`` adds
+        Gaussian noise of a per-sequence level U(0, context_noise) to the conditioning
+        frames, so the model tolerates the imperfect slices it conditions on when
+        reconstructing; ``context_dropout`` zeroes all conditioning frames of a sequence
+        with that probability, which makes the zero start frame of a cold start (and of
+        slice 0 of a reconstruction) a trained case."""
         cond, target = seq[:, :-1], seq[:, 1:]
         b = seq.shape[0]
+        if context_noise > 0 or context_dropout > 0:
+            shape = (b,) + (1,) * (seq.ndim - 1)
+            level = torch.rand(shape, generator=generator).to(seq) * context_noise
+            keep = (torch.rand(shape, generator=generator) >= context_dropout).to(seq)
+            cond = (cond + level * torch.randn(cond.shape, generator=generator).to(seq)) * keep
         if t is None:
             t = torch.randint(0, self.num_timesteps, (b,), generator=generator).to(seq.device)
         if noise is None:

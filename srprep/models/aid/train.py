@@ -43,6 +43,8 @@ class AIDTrainConfig:
     seed: int = 0
     max_minutes: float | None = None
     val_every: int = 200
+    context_noise: float = 0.0      #: max std of noise added to conditioning frames (0: reference)
+    context_dropout: float = 0.0    #: probability of an all-zero context (0: reference)
     extra: dict = field(default_factory=dict)
 
 
@@ -77,7 +79,8 @@ class AIDModule:
                     terms = self.diffusion.hybrid_loss(out, frames, xt, t, noise)
                 else:
                     terms = self.diffusion.training_losses_temporal(
-                        self.net, seq, multistage=self.multistage, generator=self.gen)
+                        self.net, seq, multistage=self.multistage, generator=self.gen,
+                        context_noise=cfg.context_noise, context_dropout=cfg.context_dropout)
                 loss = terms["loss"].mean()
                 self.log("loss", loss, prog_bar=True)
                 self.history.append({"step": int(self.global_step), "loss": float(loss.detach()),
