@@ -22,8 +22,7 @@ from srprep.bids_app.demo import build_demo
 from srprep.models.aid import from_official_checkpoint
 from srprep.models.aid.data import load_anat_slices
 from srprep.models.aid.recon import simulated_comparison
-from srprep.models.aid.train import (AIDTrainConfig, temporal_loss, temporal_loss_blind,
-                                     tiny_config, train_aid)
+from srprep.models.aid.train import AIDTrainConfig, temporal_loss, tiny_config, train_aid
 
 
 def main(argv=None):
@@ -82,7 +81,7 @@ def main(argv=None):
                                      for i in range(0, len(test) - cfg.seq_length, 3)]))
     results["heldout_eps_mse_aid"] = temporal_loss(aid, seqs)
 
-    results["heldout_eps_mse_aid_without_context"] = temporal_loss_blind(aid, seqs)
+    results["heldout_eps_mse_aid_without_context"] = temporal_loss(aid, seqs, without_context=True)
 
     # reconstruction of held-out slices from simulated multi-coil k-space
     mid = len(test) // 2

@@ -114,9 +114,11 @@ def _fit(net, loader, cfg: AIDTrainConfig, steps: int, multistage: int, log_dir:
 
 @torch.no_grad()
 def temporal_loss(net: CausalUNet, seqs: torch.Tensor, *, multistage: int = 0, seed: int = 1,
-                  draws: int = 4) -> float:
+                  draws: int = 4, without_context: bool = False) -> float:
     """Mean eps-MSE of the teacher-forced objective over fixed timesteps and noise
-    (comparable between models: same t, same noise)."""
+    (comparable between models and calls: same t, same noise). ``without_context`` zeroes
+    every conditioning frame: the gap to the real-context loss measures how much the
+    preceding slices help."""
     diffusion = GaussianDiffusion.linear(1000, learn_sigma=net.config.learn_sigma)
     g = torch.Generator().manual_seed(seed)
     net.eval()
@@ -124,7 +126,8 @@ def temporal_loss(net: CausalUNet, seqs: torch.Tensor, *, multistage: int = 0, s
     for _ in range(draws):
         t = torch.randint(0, 1000, (seqs.shape[0],), generator=g)
         noise = torch.randn(seqs[:, 1:].shape, generator=g)
-        terms = diffusion.training_losses_temporal(net, seqs, multistage=multistage, t=t, noise=noise)
+        terms = diffusion.training_losses_temporal(net, seqs, multistage=multistage, t=t, noise=noise,
+                                                   context_dropout=1.0 if without_context else 0.0)
         vals.append(float(terms["mse"].mean()))
     return float(np.mean(vals))
 
@@ -216,7 +219,7 @@ def run_training(volumes: list[dict], split: dict, config: dict, out_dir: str | 
                                          for i in range(0, len(slices) - arch.seq_length,
                                                         arch.seq_length + 1)]))
         row = {"volume": v["name"], "eps_mse": temporal_loss(net, seqs)}
-        row["eps_mse_without_context"] = temporal_loss_blind(net, seqs)
+        row["eps_mse_without_context"] = temporal_loss(net, seqs, without_context=True)
         n = int(config.get("eval_slices", 8))
         mid = len(slices) // 2
         comp = simulated_comparison(net, slices[max(0, mid - n // 2): max(0, mid - n // 2) + n],
@@ -228,21 +231,3 @@ def run_training(volumes: list[dict], split: dict, config: dict, out_dir: str | 
                   test_setup="8 synthetic coils, equispaced R=4, 1% noise, 50 steps")
     (out / "training_report.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
     return report
-
-
-@torch.no_grad()
-def temporal_loss_blind(net: CausalUNet, seqs: torch.Tensor, *, seed: int = 1, draws: int = 4) -> float:
-    """:func:`temporal_loss` (same timesteps and noise) with every conditioning frame set to
-    zero: the gap to the real-context loss measures how much the preceding slices help."""
-    diffusion = GaussianDiffusion.linear(1000, learn_sigma=net.config.learn_sigma)
-    g = torch.Generator().manual_seed(seed)
-    net.eval()
-    vals = []
-    for _ in range(draws):
-        t = torch.randint(0, 1000, (seqs.shape[0],), generator=g)
-        noise = torch.randn(seqs[:, 1:].shape, generator=g)
-        target = seqs[:, 1:]
-        xt = diffusion.q_sample(target, t, noise)
-        out = net(torch.cat([torch.zeros_like(target), xt], dim=-1), diffusion.model_timesteps(t))
-        vals.append(float(((out.chunk(2, dim=2)[0] - noise) ** 2).mean()))
-    return float(np.mean(vals))
