@@ -4,7 +4,6 @@ retrospective studies, PSNR/NRMSE against the fully sampled image. Every file is
 atomically (temporary file + rename); running again replaces them."""
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -48,21 +47,12 @@ def _affine(voxel_size, shape) -> np.ndarray:
     return aff
 
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def export_recon(out_dir: Path, label: str, session: str | None, suffix: str | None,
                  source: Path, methods: list[str], images: list, infos: list, prepared,
                  prepare_info: dict, *, weights: Path | None = None) -> list[Path]:
     """Write every method's image (and the fully sampled one when available)."""
-    import tempfile
-
     from srprep.core.nifti import save_image
+    from srprep.models.weights import sha256
 
     suffix = suffix or prepare_info.get("suffix") or "T2w"
     parts = [f"sub-{label}"] + ([f"ses-{session}"] if session else [])
@@ -80,15 +70,12 @@ def export_recon(out_dir: Path, label: str, session: str | None, suffix: str | N
     }
     prep = np.load(prepared)
     common["SampledPhaseEncodeLines"] = [int(i) for i in np.flatnonzero(prep["mask"])]
-    entries = list(zip(methods, images, infos))
-    ref_file = None
+    entries = [(m, np.load(f), info) for m, f, info in zip(methods, images, infos)]
     if "reference" in prep:
-        ref_file = Path(tempfile.mkdtemp()) / "reference.npy"
-        np.save(ref_file, prep["reference"])
-        entries.append(("fullysampled", ref_file, {"method": "fullysampled"}))
+        entries.append(("fullysampled", prep["reference"], {"method": "fullysampled"}))
     written = []
-    for method, img_file, info in entries:
-        img = np.abs(np.load(img_file))                     # (slices, readout, phase)
+    for method, image, info in entries:
+        img = np.abs(image)                                  # (slices, readout, phase)
         vol = np.transpose(img, (1, 2, 0)).astype(np.float32)
         name = f"{base}_rec-{method}_{suffix}"
         target = folder / f"{name}.nii.gz"
@@ -100,7 +87,7 @@ def export_recon(out_dir: Path, label: str, session: str | None, suffix: str | N
                         ReleasedAttention=info["released_attention"],
                         FirstSlice=info["first_slice"], Device=info.get("device"))
             if weights is not None:
-                side["Weights"] = {"file": weights.name, "sha256": _sha(weights)}
+                side["Weights"] = {"file": weights.name, "sha256": sha256(weights)}
         if method == "sensel1":
             side.update(Lambda=info["lamda"], Iterations=info["iterations"])
         if "metrics" in info:
@@ -110,7 +97,4 @@ def export_recon(out_dir: Path, label: str, session: str | None, suffix: str | N
             side["ReconstructionSeconds"] = info["seconds"]
         write_json(target.with_name(name + ".json"), side)
         written.append(target)
-    if ref_file is not None:
-        ref_file.unlink(missing_ok=True)
-        ref_file.parent.rmdir()
     return written

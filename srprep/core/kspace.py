@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["fft2c", "ifft2c", "line_mask", "birdcage_maps", "coil_combine", "forward",
+__all__ = ["fft2c", "ifft2c", "line_mask", "birdcage_maps", "forward",
            "adjoint", "zero_filled", "espirit_maps", "sense_l1", "rss",
            "normalise_maps"]
 
@@ -85,10 +85,6 @@ def adjoint(kspace: np.ndarray, maps: np.ndarray | None, mask: np.ndarray | None
     if maps is None:
         return coils[0] if coils.ndim == 3 else coils
     return np.sum(np.conj(maps) * coils, axis=0)
-
-
-def coil_combine(kspace: np.ndarray, maps: np.ndarray) -> np.ndarray:
-    return adjoint(kspace, maps)
 
 
 def rss(kspace: np.ndarray) -> np.ndarray:
@@ -190,8 +186,7 @@ def prepare_acquisition(kspace: np.ndarray, *, acceleration: int = 4, kind: str 
         source = f"ESPIRiT (sigpy), calibration {calib} lines, from {maps_from} data"
     reference = None
     if retrospective:
-        reference = np.stack([adjoint(s, m) if m is not None else ifft2c(s)[0]
-                              for s, m in zip(ks, maps if maps is not None else [None] * len(ks))])
+        reference = np.stack([adjoint(s, None if maps is None else maps[i]) for i, s in enumerate(ks)])
     n_acq = int(mask.sum())
     info = {"retrospective": retrospective, "mask": kind, "acs_lines": int(acs),
             "acceleration": float(acceleration) if retrospective else round(ks.shape[-1] / n_acq, 3),

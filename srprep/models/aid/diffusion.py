@@ -91,7 +91,6 @@ class GaussianDiffusion:
         a = 1.0 - b
         self.alphas_cumprod = ac = np.cumprod(a)
         self.alphas_cumprod_prev = acp = np.append(1.0, ac[:-1])
-        self.alphas_cumprod_next = np.append(ac[1:], 0.0)
         self.sqrt_ac, self.sqrt_1mac = np.sqrt(ac), np.sqrt(1.0 - ac)
         self.sqrt_recip_ac, self.sqrt_recipm1_ac = np.sqrt(1.0 / ac), np.sqrt(1.0 / ac - 1)
         self.posterior_variance = pv = b * (1.0 - acp) / (1.0 - ac)

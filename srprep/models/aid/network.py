@@ -25,7 +25,7 @@ Deviations from the reference code, all behind options that reproduce the releas
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -59,7 +59,6 @@ class AIDConfig:
     conv_resample: bool = True
     causal: bool = True
     tsc_heads: int = 4
-    extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def out_channels(self) -> int:
@@ -67,7 +66,6 @@ class AIDConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.pop("extra")
         d["channel_mult"] = list(self.channel_mult)
         d["attention_ds"] = list(self.attention_ds)
         return d

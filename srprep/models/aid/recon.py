@@ -28,6 +28,7 @@ Deviations from the reference (documented):
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -252,8 +253,6 @@ def simulated_comparison(model: CausalUNet | None, truth: np.ndarray, *, acceler
     settings = DCSettings(steps=steps, seed=seed, released_attention=released_attention)
     seconds = {}
     for name, net in (({"aid": model} if model is not None else {}) | (extra_models or {})).items():
-        import time
-
         t0 = time.time()
         recs[name] = reconstruct_volume(net, ks, mask, mps, settings)
         seconds[name] = round((time.time() - t0) / len(img), 3)

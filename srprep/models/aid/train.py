@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,10 +42,8 @@ class AIDTrainConfig:
     stage1_fraction: float = 0.5    #: share of ``steps`` spent in stage 1 of two-stage training
     seed: int = 0
     max_minutes: float | None = None
-    val_every: int = 200
     context_noise: float = 0.0      #: max std of noise added to conditioning frames (0: reference)
     context_dropout: float = 0.0    #: probability of an all-zero context (0: reference)
-    extra: dict = field(default_factory=dict)
 
 
 class AIDModule:
