@@ -1,1 +1,1 @@
-"""Per-method Pydra workflows (``workflow.define``), composable in plain Python."""
+"""Per-method Pydra workflows (``define_workflow``, i.e. Pydra's ``workflow.define``), composable in plain Python."""

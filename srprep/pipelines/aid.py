@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File
 from srprep.tasks.aid import AIDSample, PrepareKSpace, ReconstructKSpace
 
 
-@workflow.define(outputs=["images", "infos", "prepared", "prepare_info"])
+@define_workflow(outputs=["images", "infos", "prepared", "prepare_info"])
 def KSpaceReconWorkflow(in_file: File, methods: list[str], acceleration: int = 4,
                         mask: str = "equispaced", acs: int = 0, mask_seed: int = 1234,
                         maps_from: str = "auto", crop_readout: bool = True,
@@ -44,7 +45,7 @@ def KSpaceReconWorkflow(in_file: File, methods: list[str], acceleration: int = 4
     return rec.out_file, rec.info, prep.out_file, prep.info
 
 
-@workflow.define(outputs=["samples", "info"])
+@define_workflow(outputs=["samples", "info"])
 def AIDSamplingWorkflow(weights: File, n_frames: int = 8, mode: str = "prospective",
                         context: File | None = None, model_config: str = "", steps: int = 100,
                         sampler: str = "ancestral", released_attention: bool = False,

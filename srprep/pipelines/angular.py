@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
 from srprep.tasks.angular import PCCNNPredict, SHPredict, TargetScheme
 from srprep.tasks.normalise import BrainMask
 
 
-@workflow.define(outputs=["out_file", "bval", "bvec", "info", "scheme"])
+@define_workflow(outputs=["out_file", "bval", "bvec", "info", "scheme"])
 def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: str,
                     method: str = "pccnn", factor: int = 2, target_bval: File | None = None,
                     target_bvec: File | None = None, weights: File | None = None,

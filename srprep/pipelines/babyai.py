@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
 from srprep.tasks.babyai import BabyAIInfer
 from srprep.tasks.normalise import InversePercentileScale, PercentileScale
 from srprep.tasks.register import ApplyTransform, Register
 
 
-@workflow.define(outputs=["out_file", "info"])
+@define_workflow(outputs=["out_file", "info"])
 def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights: File,
                    source_names: list[str], overlap: float = 0.5, mode: str = "constant",
                    batch_size: int = 4) -> tuple[NiftiImage, dict]:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import NiftiImage
 from srprep.tasks.resample import Reslice
 
 INTERPOLATIONS = {"linear": "linear", "cubic": "cubic"}
 
 
-@workflow.define(outputs=["out_file", "geometry"])
+@define_workflow(outputs=["out_file", "geometry"])
 def ResliceWorkflow(in_file: NiftiImage, source_name: str, voxel_size: list[float],
                     interpolation: str = "linear") -> tuple[NiftiImage, dict]:
     """Reslice one image (3-D or 4-D) to an isotropic or anisotropic voxel size.

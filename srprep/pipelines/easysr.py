@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
 from srprep.tasks.easysr import EasySRInfer, EasySRPrepare, EasySRRestore
 from srprep.tasks.register import Register
 
 
-@workflow.define(outputs=["out_file", "prepare_info", "infer_info"])
+@define_workflow(outputs=["out_file", "prepare_info", "infer_info"])
 def EasySRWorkflow(in_file: NiftiImage, weights: File, factor: int, source_name: str,
                    resolution: float | None = None, template: NiftiImage | None = None
                    ) -> tuple[NiftiImage, dict, dict]:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
 from srprep.tasks.evaluate import (AngularSubset, Degrade, PredictAndScoreAngular,
                                    ReconstructOnGrid, Score)
 from srprep.tasks.normalise import BrainMask
 
 
-@workflow.define(outputs=["metrics", "info", "estimate"])
+@define_workflow(outputs=["metrics", "info", "estimate"])
 def AnatomicalCase(truth: NiftiImage, contrast: str, source_name: str, axis: int,
                    thickness: float, noise: float, method: str, seed: int = 0,
                    segment: bool = True, options: dict | None = None
@@ -63,7 +64,7 @@ def AnatomicalCase(truth: NiftiImage, contrast: str, source_name: str, axis: int
     return scored.out, recon.info, recon.out_file
 
 
-@workflow.define
+@define_workflow
 def AngularCase(truth: NiftiImage, bval: File, bvec: File, source_name: str, factor: int,
                 method: str) -> dict:
     """Keep 1 direction in ``factor``, predict the rest with ``method``, score.

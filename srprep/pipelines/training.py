@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
 from srprep.tasks.training import (PrepareAIDSlices, PrepareDWI, PrepareTrainingPair,
                                   PrepareVolume, TrainAID, TrainEasySR, TrainPCCNN,
                                   TrainThroughPlane)
 
 
-@workflow.define(outputs=["weights", "report"])
+@define_workflow(outputs=["weights", "report"])
 def BabyAITraining(t1w: list[NiftiImage], t2w: list[NiftiImage], names: list[str],
                    atlas: NiftiImage, subject_split: dict, config: dict, register: bool = True,
                    resume: str | None = None) -> tuple[File, dict]:
@@ -51,7 +52,7 @@ def BabyAITraining(t1w: list[NiftiImage], t2w: list[NiftiImage], names: list[str
     return trained.weights, trained.report
 
 
-@workflow.define(outputs=["generator", "report"])
+@define_workflow(outputs=["generator", "report"])
 def EasySRTraining(images: list[NiftiImage], names: list[str], subject_split: dict,
                    config: dict, resolution: float | None = None,
                    template: NiftiImage | None = None, resume: str | None = None
@@ -91,7 +92,7 @@ def EasySRTraining(images: list[NiftiImage], names: list[str], subject_split: di
     return trained.generator, trained.report
 
 
-@workflow.define(outputs=["weights", "report"])
+@define_workflow(outputs=["weights", "report"])
 def PCCNNTraining(dwi: list[NiftiImage], bval: list[File], bvec: list[File], names: list[str],
                   subject_split: dict, config: dict, resume: str | None = None
                   ) -> tuple[File, dict]:
@@ -130,7 +131,7 @@ def PCCNNTraining(dwi: list[NiftiImage], bval: list[File], bvec: list[File], nam
     return trained.weights, trained.report
 
 
-@workflow.define(outputs=["weights", "report"])
+@define_workflow(outputs=["weights", "report"])
 def AIDTraining(images: list[File], names: list[str], subject_split: dict, config: dict,
                 size: int = 64, axis: int = 2, kspace: bool = False) -> tuple[File, dict]:
     """Cut every volume (NIfTI or fully sampled k-space) into slices, then train AID and

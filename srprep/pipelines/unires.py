@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pydra.compose import workflow
 
+from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import NiftiImage
 from srprep.tasks.unires import CoRegister, ResetOrigin, UniResFit
 
 
-@workflow.define(outputs=["out_files", "summary", "label_out_files"])
+@define_workflow(outputs=["out_files", "summary", "label_out_files"])
 def UniResWorkflow(in_files: list[NiftiImage], channels: list[int], names: list[str],
                    source_names: list[str], options: dict, coregister: bool = True,
                    label_files: list[NiftiImage] | None = None,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File
 
 RECON_METHODS = ("aid", "zerofilled", "sensel1")
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def PrepareKSpace(in_file: File, acceleration: int = 4, mask: str = "equispaced", acs: int = 0,
                   mask_seed: int = 1234, maps_from: str = "auto", crop_readout: bool = True
                   ) -> tuple[File, dict]:
@@ -52,7 +52,7 @@ def PrepareKSpace(in_file: File, acceleration: int = 4, mask: str = "equispaced"
     return out, info
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def ReconstructKSpace(prepared: File, method: str, weights: File | None = None,
                       model_config: str = "", steps: int = 100, cond_iters: int = 4,
                       eta: float = 1.0, scale: float = 1.0, released_attention: bool = False,
@@ -128,7 +128,7 @@ def ReconstructKSpace(prepared: File, method: str, weights: File | None = None,
     return out, info
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def AIDSample(weights: File, n_frames: int = 8, mode: str = "prospective",
               context: File | None = None, model_config: str = "", steps: int = 100,
               sampler: str = "ancestral", released_attention: bool = False, seed: int = 0

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define(outputs=["bval", "bvec", "info"])
+@define_python(outputs=["bval", "bvec", "info"])
 def TargetScheme(bval: File, bvec: File, factor: int = 2, target_bval: File | None = None,
                  target_bvec: File | None = None, seed: int = 0) -> tuple[File, File, dict]:
     """The gradient scheme to synthesise: given files, or ``factor`` × the acquired
@@ -42,7 +42,7 @@ def TargetScheme(bval: File, bvec: File, factor: int = 2, target_bval: File | No
     return out_bval, out_bvec, info
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
                  target_bvec: File, mask: NiftiImage, weights: File, variant: str | None = "PCCNN",
                  context_mode: str = "shell", batch_size: int = 4) -> tuple[NiftiImage, dict]:
@@ -72,7 +72,7 @@ def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
     return out, info
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def SHPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
               target_bvec: File) -> tuple[NiftiImage, dict]:
     """Spherical-harmonic angular interpolation per shell (the ``sh`` baseline).

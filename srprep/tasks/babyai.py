@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def BabyAIInfer(t1w: NiftiImage, t2w: NiftiImage, weights: File, overlap: float = 0.5,
                 mode: str = "constant", batch_size: int = 4) -> tuple[NiftiImage, dict]:
     """BABY-AI on atlas-space T1w/T2w scaled to [0, 1] (device from SRPREP_DEVICE).

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define(outputs=["xmax", "xmax_file"])
+@define_python(outputs=["xmax", "xmax_file"])
 def XmaxPerShell(in_file: NiftiImage, bval: File, bvec: File, mask: NiftiImage,
                  percentile: float = 99.0) -> tuple[dict, File]:
     """Per-shell intensity scale (percentile of in-mask values of each shell).
@@ -30,7 +30,7 @@ def XmaxPerShell(in_file: NiftiImage, bval: File, bvec: File, mask: NiftiImage,
     return xmax_file(in_file, bval, bvec, mask, out, percentile=percentile), out
 
 
-@python.define
+@define_python
 def NormaliseDwi(in_file: NiftiImage, bval: File, xmax: dict, inverse: bool = False,
                  like: NiftiImage | None = None) -> NiftiImage:
     """x' = 2x/xmax - 1 per shell (or its inverse); b=0 volumes untouched.
@@ -51,7 +51,7 @@ def NormaliseDwi(in_file: NiftiImage, bval: File, xmax: dict, inverse: bool = Fa
     return normalise_dwi_file(in_file, bval, xmax, out, inverse=inverse, like_file=like)
 
 
-@python.define
+@define_python
 def DwiToNpy(in_file: NiftiImage) -> File:
     """Write a dMRI series as a float32 (Q, X, Y, Z) npy (angular axis first).
 
@@ -68,7 +68,7 @@ def DwiToNpy(in_file: NiftiImage) -> File:
     return out
 
 
-@python.define
+@define_python
 def NpyToDwi(in_npy: File, reference: NiftiImage) -> NiftiImage:
     """Turn a (Q, X, Y, Z) npy back into a NIfTI series on the reference's grid.
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def EasySRPrepare(in_file: NiftiImage, factor: int, resolution: float | None = None,
                   template: NiftiImage | None = None, transform: File | None = None
                   ) -> tuple[NiftiImage, dict]:
@@ -33,7 +33,7 @@ def EasySRPrepare(in_file: NiftiImage, factor: int, resolution: float | None = N
     return out, info
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def EasySRInfer(in_file: NiftiImage, weights: File, prepared: dict) -> tuple[NiftiImage, dict]:
     """Apply an EasySR generator along the model grid's thick axis (device from
     SRPREP_DEVICE; one process at a time on a GPU).
@@ -59,7 +59,7 @@ def EasySRInfer(in_file: NiftiImage, weights: File, prepared: dict) -> tuple[Nif
     return out, info
 
 
-@python.define
+@define_python
 def EasySRRestore(in_file: NiftiImage, like: NiftiImage, info: dict) -> NiftiImage:
     """Inverse intensity map and resampling onto the input's field of view at the
     output resolution, in the input's data type.

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def Degrade(in_file: NiftiImage, axis: int, thickness: float, noise: float = 0.0,
             seed: int = 0) -> tuple[NiftiImage, dict]:
     """Thick-slice acquisition of an isotropic image (box profile, Rician noise).
@@ -30,7 +30,7 @@ def Degrade(in_file: NiftiImage, axis: int, thickness: float, noise: float = 0.0
     return out, degrade_file(in_file, out, axis=axis, thickness=thickness, noise=noise, seed=seed)
 
 
-@python.define(outputs=["out_file", "info"])
+@define_python(outputs=["out_file", "info"])
 def ReconstructOnGrid(method: str, in_file: NiftiImage, reference: NiftiImage,
                       options: dict | None = None) -> tuple[NiftiImage, dict]:
     """Run a method and write its result on the reference (ground truth) grid.
@@ -58,7 +58,7 @@ def ReconstructOnGrid(method: str, in_file: NiftiImage, reference: NiftiImage,
     return out, info
 
 
-@python.define
+@define_python
 def Score(truth: NiftiImage, estimate: NiftiImage, mask: NiftiImage, contrast: str = "T1w",
           segment: bool = True) -> dict:
     """PSNR, SSIM, NRMSE in the mask and GM/WM volume errors.
@@ -78,7 +78,7 @@ def Score(truth: NiftiImage, estimate: NiftiImage, mask: NiftiImage, contrast: s
     return score_files(truth, estimate, mask, contrast=contrast, segment=segment)
 
 
-@python.define(outputs=["out_file", "bval", "bvec", "held_out"])
+@define_python(outputs=["out_file", "bval", "bvec", "held_out"])
 def AngularSubset(in_file: NiftiImage, bval: File, bvec: File, factor: int
                   ) -> tuple[NiftiImage, File, File, list]:
     """Keep b=0 and every ``factor``-th diffusion-weighted volume.
@@ -102,7 +102,7 @@ def AngularSubset(in_file: NiftiImage, bval: File, bvec: File, factor: int
     return out, bv, bc, held
 
 
-@python.define
+@define_python
 def PredictAndScoreAngular(method: str, subset: NiftiImage, subset_bval: File,
                            subset_bvec: File, truth: NiftiImage, bval: File, bvec: File,
                            held_out: list) -> dict:

@@ -1,12 +1,12 @@
 """Validation task."""
 from __future__ import annotations
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import NiftiImage
 
 
-@python.define
+@define_python
 def ValidateImage(in_file: NiftiImage, allow_4d: bool = True) -> dict:
     """Load a NIfTI fully and check it (3-D/4-D, finite voxels, sane affine and zooms).
 

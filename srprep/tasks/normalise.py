@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define(outputs=["out_file", "params"])
+@define_python(outputs=["out_file", "params"])
 def PercentileScale(in_file: NiftiImage, lower: float = 1.0, upper: float = 99.0,
                     clip: bool = True) -> tuple[NiftiImage, dict]:
     """Map the lower/upper percentiles of the positive voxels to 0 and 1.
@@ -29,7 +29,7 @@ def PercentileScale(in_file: NiftiImage, lower: float = 1.0, upper: float = 99.0
     return out, percentile_scale_file(in_file, out, lower=lower, upper=upper, clip=clip)
 
 
-@python.define
+@define_python
 def InversePercentileScale(in_file: NiftiImage, params: dict, like: NiftiImage) -> NiftiImage:
     """Return a [0, 1] image to the intensity scale and dtype of the original.
 
@@ -48,7 +48,7 @@ def InversePercentileScale(in_file: NiftiImage, params: dict, like: NiftiImage) 
     return out
 
 
-@python.define(outputs=["mask", "volume_ml"])
+@define_python(outputs=["mask", "volume_ml"])
 def BrainMask(in_file: NiftiImage, bval: File | None = None) -> tuple[NiftiImage, float]:
     """Brain mask by median Otsu (on the mean b=0 volume for dMRI).
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define(outputs=["transform", "matrix"])
+@define_python(outputs=["transform", "matrix"])
 def Register(moving: NiftiImage, fixed: NiftiImage, transform: str = "rigid", fast: bool = False,
              init: str = "centre-of-mass") -> tuple[File, list]:
     """Register ``moving`` to ``fixed`` with antspyx.
@@ -31,7 +31,7 @@ def Register(moving: NiftiImage, fixed: NiftiImage, transform: str = "rigid", fa
     return out, matrix.tolist()
 
 
-@python.define
+@define_python
 def ApplyTransform(moving: NiftiImage, reference: NiftiImage, transform: File,
                    invert: bool = False, interpolation: str = "cubic") -> NiftiImage:
     """Pull an image onto a reference grid through a registration transform.

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import NiftiImage
 
 
-@python.define(outputs=["out_file", "geometry"])
+@define_python(outputs=["out_file", "geometry"])
 def Reslice(in_file: NiftiImage, voxel_size: list[float], interpolation: str = "linear"
             ) -> tuple[NiftiImage, dict]:
     """Reslice an image to a voxel size (mm) over its own field of view.
@@ -29,7 +29,7 @@ def Reslice(in_file: NiftiImage, voxel_size: list[float], interpolation: str = "
     return out, geometry
 
 
-@python.define
+@define_python
 def ResampleToReference(in_file: NiftiImage, reference: NiftiImage, interpolation: str = "cubic"
                         ) -> NiftiImage:
     """Resample an image onto a reference image's grid (world coordinates).

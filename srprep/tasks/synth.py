@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import NiftiImage
 
 
-@python.define(outputs=["thick", "interpolated", "geometry"])
+@define_python(outputs=["thick", "interpolated", "geometry"])
 def SynthesizeThickSlices(in_file: NiftiImage, axis: int, thickness: float, gap: float = 0.0,
                           profile: str = "box", model: str = "physical"
                           ) -> tuple[NiftiImage, NiftiImage, dict]:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import File, NiftiImage
 
 
-@python.define
+@define_python
 def PrepareTrainingPair(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, name: str,
                         register: bool = True) -> dict:
     """Atlas-space, padded, [0, 1]-scaled T1w (guide) and T2w (target) as ``.npy``.
@@ -31,7 +31,7 @@ def PrepareTrainingPair(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, nam
     return out
 
 
-@python.define(outputs=["weights", "report"])
+@define_python(outputs=["weights", "report"])
 def TrainThroughPlane(subjects: list[dict], subject_split: dict, config: dict,
                       resume: str | None = None) -> tuple[File, dict]:
     """Train BABY-AI (any size) with Lightning and evaluate it on the test subjects.
@@ -54,7 +54,7 @@ def TrainThroughPlane(subjects: list[dict], subject_split: dict, config: dict,
                                resume)
 
 
-@python.define
+@define_python
 def PrepareVolume(in_file: NiftiImage, name: str, resolution: float | None = None,
                   template: NiftiImage | None = None) -> dict:
     """An isotropic training volume (raw intensities, ``.npy``) for EasySR.
@@ -76,7 +76,7 @@ def PrepareVolume(in_file: NiftiImage, name: str, resolution: float | None = Non
     return out
 
 
-@python.define(outputs=["generator", "report"])
+@define_python(outputs=["generator", "report"])
 def TrainEasySR(volumes: list[dict], subject_split: dict, config: dict,
                 resume: str | None = None) -> tuple[File, dict]:
     """Adversarial EasySR training, then evaluation on the test subjects vs cubic.
@@ -100,7 +100,7 @@ def TrainEasySR(volumes: list[dict], subject_split: dict, config: dict,
     return Path(report["generator"]), report
 
 
-@python.define
+@define_python
 def PrepareDWI(in_file: NiftiImage, bval: File, bvec: File, name: str) -> dict:
     """A PCCNN training subject: brain mask, per-shell xmax JSON and the q-first
     float32 ``.npy`` series (read lazily during training).
@@ -130,7 +130,7 @@ def PrepareDWI(in_file: NiftiImage, bval: File, bvec: File, name: str) -> dict:
             "name": name}
 
 
-@python.define(outputs=["weights", "report"])
+@define_python(outputs=["weights", "report"])
 def TrainPCCNN(subjects: list[dict], subject_split: dict, config: dict,
                resume: str | None = None) -> tuple[File, dict]:
     """Lightning training of a PCCNN variant on prepared subjects.
@@ -152,7 +152,7 @@ def TrainPCCNN(subjects: list[dict], subject_split: dict, config: dict,
     return Path(report["weights"]), report
 
 
-@python.define
+@define_python
 def PrepareAIDSlices(in_file: File, name: str, size: int = 64, axis: int = 2,
                      kspace: bool = False) -> dict:
     """Slices for AID training: a NIfTI volume (magnitude, 1 channel, along ``axis``) or a
@@ -180,7 +180,7 @@ def PrepareAIDSlices(in_file: File, name: str, size: int = 64, axis: int = 2,
             "channels": int(slices.shape[1])}
 
 
-@python.define(outputs=["weights", "report"])
+@define_python(outputs=["weights", "report"])
 def TrainAID(volumes: list[dict], subject_split: dict, config: dict) -> tuple[File, dict]:
     """AID training (Lightning, one or two stages) on the train subjects, then a test on
     the held-out subjects: teacher-forced eps-MSE with and without the preceding slices,

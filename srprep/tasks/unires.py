@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydra.compose import python
+from .compose import define_python
 
 from ._types import NiftiImage
 
 
-@python.define
+@define_python
 def CoRegister(in_files: list[NiftiImage], fast: bool = True) -> list:
     """Rigidly register every image to the first one (antspyx, Mattes MI).
 
@@ -24,7 +24,7 @@ def CoRegister(in_files: list[NiftiImage], fast: bool = True) -> list:
     return coregister_files(in_files, fast=fast)
 
 
-@python.define
+@define_python
 def ResetOrigin(in_files: list[NiftiImage]) -> list[NiftiImage]:
     """CT inputs with badly-off scanner affines (UniRes ``--res_origin``): reslice each
     onto a rotation-free grid centred on the world origin.
@@ -41,7 +41,7 @@ def ResetOrigin(in_files: list[NiftiImage]) -> list[NiftiImage]:
             for i, f in enumerate(in_files)]
 
 
-@python.define(outputs=["out_files", "summary", "label_out_files"])
+@define_python(outputs=["out_files", "summary", "label_out_files"])
 def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
               transforms: list | None = None, options: dict | None = None,
               label_files: list[NiftiImage] | None = None,
