@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 RECIPE = ROOT / "Singularity"
+LOCK = ROOT / "srprep" / "data" / "requirements.lock"
 
 
 def sections(text: str) -> dict[str, str]:
@@ -68,6 +69,10 @@ def test_install_script_and_dockerfile_agree_with_recipe():
         else:
             assert f"COPY {src} {dst}" in docker
     assert "RUN sh /opt/srprep/install.sh" in docker
+    # both recipes copy the package, lock included, and install.sh installs from the lock
+    install = (ROOT / "container" / "install.sh").read_text()
+    assert "lock=$src/srprep/data/requirements.lock" in install
+    assert install.count('-c "$lock"') == 2 and LOCK.is_file()
     broken = "if then fi"
     assert subprocess.run(["bash", "-n"], input=broken, text=True,
                           capture_output=True).returncode == 2   # the linter does fail
@@ -116,9 +121,10 @@ def test_emulated_build_test_and_runscript(bookworm_rootfs, tmp_path, demo_datas
             shutil.copytree(ROOT / src, target, dirs_exist_ok=True)
         else:
             shutil.copy2(ROOT / src, target)
-    # offline wheelhouse built on the host (CPU PyTorch), as for an offline HPC build
+    # offline wheelhouse built on the host (CPU PyTorch), as for an offline HPC build,
+    # holding the locked versions that install.sh asks for
     _run([sys.executable, "-m", "pip", "download", "-q", "-d", str(root / "opt/srprep/wheels"),
-          "torch==2.13.0", "setuptools>=64", "wheel", str(ROOT)], timeout=1800)
+          "-c", str(LOCK), "torch==2.13.0", "setuptools>=77", "wheel", str(ROOT)], timeout=1800)
     shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")   # apt in %post
     # the root must be a mount point, as in a container (fileformats checks /proc/mounts)
     _run(["mount", "--bind", str(root), str(root)])

@@ -17,11 +17,18 @@ def _blocks(lang):
 
 
 def test_first_two_commands_are_demo_and_tests():
+    """CI executes both blocks as written (.ci/run); here: they do what they say."""
     install_demo, install_tests = _blocks("bash")[:2]
-    assert "pip install -e ." in install_demo and install_demo.strip().endswith("srprep-demo demo")
-    assert 'pip install -e ".[test,train]"' in install_tests and "pytest" in install_tests
-    ci = (README.parent / ".ci" / "run").read_text()
-    assert "python -m pytest -q" in ci and "pip install -q torch==2.13.0" in ci
+    lock = "-c srprep/data/requirements.lock"
+    assert f"pip install {lock} -e . " in install_demo
+    assert install_demo.strip().endswith("srprep-demo demo")
+    assert f'pip install {lock} -e ".[test,train]"' in install_tests
+    assert install_tests.strip().endswith("python -m pytest -q")
+    assert (README.parent / "srprep" / "data" / "requirements.lock").is_file()
+    printed = [subprocess.run([sys.executable, str(README.parent / ".ci" / "readme_command.py"),
+                               str(n)], capture_output=True, text=True, check=True).stdout.strip()
+               for n in (1, 2)]
+    assert printed == [install_demo.strip(), install_tests.strip()]
 
 
 def test_python_api_example_runs(tmp_path, mni_t1, monkeypatch):

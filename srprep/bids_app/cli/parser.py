@@ -7,8 +7,6 @@ import os
 import re
 from pathlib import Path
 
-from srprep import __version__
-
 from ..methods import DEFAULT_METHOD, METHODS
 from ..naming import clean_label
 
@@ -67,6 +65,22 @@ class _Resolution(argparse.Action):
         namespace.output_resolution_given = True   # methods with a data-driven default
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: also says whether the installed dependencies are the locked ones
+    (computed only when asked, so that ordinary start-up stays fast)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0,
+                         help="print the version, and whether the dependencies match the "
+                              "lock file, then exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ..provenance import version_line
+
+        print(version_line())
+        parser.exit()
+
+
 def _default_nprocs() -> int:
     for var in ("SLURM_CPUS_PER_TASK", "NSLOTS"):
         if os.environ.get(var, "").isdigit():
@@ -91,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "<bids_dir>/derivatives/<name>, not elsewhere inside bids_dir)")
     parser.add_argument("analysis_level", choices=["participant"],
                         help="processing stage (only 'participant')")
-    parser.add_argument("--version", action="version", version=f"srprep {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
 
     sel = parser.add_argument_group("selecting data")
     sel.add_argument("--participant-label", "--participant_label", nargs="+", default=[],
