@@ -93,6 +93,11 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
     derivatives: list[Derivative] = []
     for job, out in zip(jobs, _outputs_per_job(outcome.outputs, spec.output_fields, len(jobs))):
         derivatives += spec.collect(job, out, settings)
+    for warning in dict.fromkeys(w for d in derivatives                # e.g. UniRes' noise
+                                 for w in d.sidecar.get("srprep", {}).get("Fit", {})
+                                 .get("warnings", [])):
+        log.warning("sub-%s: %s: %s", participant, method, warning)
+        status["warnings"].append(f"{method}: {warning}")
     export_derivatives(derivatives, settings.output_dir)
     entry["outputs"] = [{"output": d.relpath, "inputs": [str(s.path) for s in d.sources]}
                         for d in derivatives]

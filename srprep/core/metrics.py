@@ -51,3 +51,20 @@ def ssim(truth, estimate, mask=None) -> float:
     t, e, m = _prepare(truth, estimate, mask)
     _, smap = structural_similarity(t, e, data_range=data_range(t, m), full=True)
     return float(np.mean(smap[m]))
+
+
+def stripe_power(truth, estimate, axis: int, period_vox: float, mask=None) -> float:
+    """Mean power per voxel of the error ``estimate - truth`` at the slice frequency
+    along ``axis`` (``1 / period_vox`` cycles per voxel; the period is the slice spacing
+    in voxels of the truth's grid): the energy of the bright/dark stripes that a
+    thick-slice reconstruction can leave, measured inside ``mask``'s bounding box with the
+    error set to zero outside ``mask``."""
+    t, e, m = _prepare(truth, estimate, mask)
+    idx = np.argwhere(m)
+    box = tuple(slice(lo, hi + 1) for lo, hi in zip(idx.min(0), idx.max(0)))
+    err = ((e - t) * m)[box]
+    n = err.shape[axis]
+    spectrum = np.abs(np.fft.rfft(err, axis=axis)) ** 2
+    per_frequency = np.moveaxis(spectrum, axis, 0).reshape(spectrum.shape[axis], -1).sum(1)
+    k = int(np.argmin(np.abs(np.fft.rfftfreq(n) - 1.0 / period_vox)))
+    return float(per_frequency[k] / err.size)

@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("--common-output", action="store_true",
                     help="MNI-aligned (rigid) grid with dims 2^k or 3*2^k (<= 256): every "
                          "participant gets the same CNN-friendly affine and shape")
+    ur.add_argument("--output-grid", choices=["auto", "mean"], default="auto",
+                    help="auto (default): reconstruct on the lattice of the first input that "
+                         "already has the output voxel size (usually the T1w), so it is not "
+                         "interpolated and the outputs overlay it voxel for voxel; otherwise, "
+                         "and with 'mean', on UniRes' mean space of all inputs")
     ur.add_argument("--crop", action="store_true",
                     help="output grid = the MNI152 box of --fov at --output-resolution, "
                          "without aligning the subject (for data already in MNI-like world "
@@ -157,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the native voxel size (MTV denoising when sizes agree)")
     ur.add_argument("--no-coregister", action="store_true",
                     help="trust the headers: no rigid co-registration before the fit")
+    ur.add_argument("--coregistration-tolerance", type=float, default=0.25, metavar="F",
+                    help="apply a co-registration transform only if it moves some point of "
+                         "the first image's field of view by at least F x its smallest voxel "
+                         "(default 0.25; 0 applies every estimate)")
     ur.add_argument("--max-iter", type=_positive_int, default=512,
                     help="maximum ADMM iterations (default 512)")
     ur.add_argument("--tolerance", type=float, default=1e-4,

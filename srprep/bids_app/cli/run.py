@@ -144,7 +144,12 @@ def _unires_options(opts) -> dict:
            "unified_rigid": opts.unified_rigid, "ct": opts.ct, "linear": opts.linear,
            "common_output": opts.common_output, "denoising": opts.denoising,
            "coregister": not opts.no_coregister, "max_iter": opts.max_iter,
-           "tolerance": opts.tolerance}
+           "tolerance": opts.tolerance, "grid": opts.output_grid}
+    if not opts.no_coregister:
+        if opts.coregistration_tolerance < 0:
+            raise UsageError("--coregistration-tolerance must be >= 0, got "
+                             f"{opts.coregistration_tolerance}")
+        out["coregistration_tolerance"] = opts.coregistration_tolerance
     if opts.crop or opts.common_output:
         out.update(crop=opts.crop, fov=opts.fov)
     if opts.res_origin:

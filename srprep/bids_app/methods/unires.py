@@ -69,17 +69,17 @@ def _label_maps(images: list[SourceImage], settings) -> dict:
 
 
 def _memory_warnings(images: list[SourceImage], n_channels: int, settings) -> list[str]:
-    """Compare the fit's working memory (from the headers' mean space) with --mem."""
+    """Compare the fit's working memory (from the headers' output grid) with --mem."""
     import nibabel as nib
 
-    from srprep.core.meanspace import mean_space
-    from srprep.models.unires.fit import estimate_memory_gb
+    from srprep.models.unires.fit import estimate_memory_gb, output_grid
 
     if not settings.mem_gb:
         return []
     headers = [nib.load(str(s.path)) for s in images]
-    _, shape = mean_space([h.affine for h in headers], [h.shape[:3] for h in headers],
-                          settings.output_resolution)
+    rule = settings.method_options.get("unires", {}).get("grid", "auto")
+    _, shape, _, _ = output_grid([h.affine for h in headers], [h.shape[:3] for h in headers],
+                                 settings.output_resolution, rule)
     need = estimate_memory_gb(n_channels, len(images), int(np.prod(shape)))
     if need <= settings.mem_gb:
         return []
@@ -123,7 +123,8 @@ def _common_name(repeats: list[SourceImage]) -> BIDSName:
     return BIDSName(shared, first.suffix, ".nii.gz")
 
 
-_PER_IMAGE = ("noise_sd", "contrast", "interleave_factors", "coregistration_mm")
+_PER_IMAGE = ("noise_sd", "noise_method", "contrast", "interleave_factors",
+              "coregistration")
 
 
 def _channel_summary(summary: dict, channels: list[int], c: int) -> dict:

@@ -39,6 +39,7 @@ class Settings:
     """UniRes options (defaults as UniRes 0.3, except where documented in the package)."""
 
     voxel_size: float | list[float] | None = 1.0   # None: native (denoising)
+    grid: str = "auto"                             # see GRID_RULES
     reg_scale: float = 4.0
     levels: int = 3
     max_iter: int = 512
@@ -71,13 +72,18 @@ class Result:
     history: object = None
     rigid: list[np.ndarray] = field(default_factory=list)
     interleave: list[float] = field(default_factory=list)
+    grid_source: str = ""
+    lam: list[float] = field(default_factory=list)    # final lambda per channel
 
     def summary(self) -> dict:
         return {
-            "mode": self.mode, "iterations": self.iterations,
+            "mode": self.mode, "grid": self.grid_source, "iterations": self.iterations,
             "seconds": round(self.seconds, 2), "peak_memory_gb": round(self.peak_memory_gb, 3),
             "noise_sd": [None if n is None else round(n.sigma, 4) for n in self.noise],
+            "noise_method": [None if n is None else n.method for n in self.noise],
             "contrast": [None if n is None else round(n.mu, 4) for n in self.noise],
+            "lambda": [float(f"{v:.4g}") for v in self.lam],
+            "warnings": [n.warning for n in self.noise if n is not None and n.warning],
             "interleave_factors": [round(math.exp(s), 5) for s in self.interleave],
         }
 
@@ -86,21 +92,52 @@ def _voxel_sizes(affine):
     return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0))
 
 
-def choose_grid(images: list[InputImage], voxel_size) -> tuple[np.ndarray, tuple, str]:
-    """Output grid and mode (``sr``, ``denoise`` or ``identity``; UniRes 8.1)."""
-    affines = [im.affine for im in images]
-    shapes = [im.data.shape[:3] for im in images]
+#: output-grid rules: ``auto`` -- the lattice of the first input that already has the
+#: output voxel size (e.g. a 1 mm T1w for 1 mm outputs), else UniRes' mean space;
+#: ``mean`` -- always the mean space (the reference's behaviour).
+GRID_RULES = ("auto", "mean")
+
+
+def output_grid(affines, shapes, voxel_size, rule: str = "auto"
+                ) -> tuple[np.ndarray, tuple, str, str]:
+    """Output grid, mode (``sr``, ``denoise`` or ``identity``; UniRes 8.1) and where the
+    grid comes from (``input <i>`` or ``mean space``).
+
+    Why ``auto``: the reference's mean space has a sub-voxel phase set by the average of
+    the input affines, so its lattice matches no input.  When one input is already at the
+    output resolution, every output then has to be interpolated once more to overlay it
+    (or to be compared with it), which blurs away the gain: on the demo at 2 mm that extra
+    trilinear step cost UniRes 1.9 dB (T2w) and 3.2 dB (PDw) against the truth
+    (benchmarks/RESULTS.md).  On that
+    input's own lattice it is not resampled at all and the outputs overlay it voxel for
+    voxel, as users of ``space-T1w`` derivatives expect.
+    """
+    if rule not in GRID_RULES:
+        raise ValueError(f"grid rule must be one of {', '.join(GRID_RULES)}, got {rule!r}")
+    shapes = [tuple(int(d) for d in s[:3]) for s in shapes]
     sizes = np.array([_voxel_sizes(a) for a in affines])
     same_size = np.allclose(sizes, sizes[0], atol=1e-3)
     if voxel_size is None or (np.isscalar(voxel_size) and voxel_size == 0):
         voxel_size = sizes[0] if same_size else None
     target = None if voxel_size is None else np.broadcast_to(np.asarray(voxel_size, float), (3,))
     denoise = same_size and target is not None and np.allclose(sizes[0], target, atol=1e-3)
+    mode = "denoise" if denoise else "sr"
     if denoise and all(np.allclose(a, affines[0], atol=1e-3) for a in affines) and \
-            all(tuple(s) == tuple(shapes[0]) for s in shapes):
-        return np.asarray(affines[0], float), tuple(shapes[0]), "identity"
+            all(s == shapes[0] for s in shapes):
+        return np.asarray(affines[0], float), shapes[0], "identity", "input 0"
+    if rule == "auto" and target is not None:
+        for i, (affine, size) in enumerate(zip(affines, sizes)):
+            if np.allclose(size, target, atol=1e-3):
+                return np.asarray(affine, float), shapes[i], mode, f"input {i}"
     affine, shape = mean_space(affines, shapes, target)
-    return affine, shape, "denoise" if denoise else "sr"
+    return affine, shape, mode, "mean space"
+
+
+def choose_grid(images: list[InputImage], voxel_size, rule: str = "auto"
+                ) -> tuple[np.ndarray, tuple, str]:
+    """Output grid and mode of a set of images (see :func:`output_grid`)."""
+    return output_grid([im.affine for im in images], [im.data.shape for im in images],
+                       voxel_size, rule)[:3]
 
 
 def initial_images(images, n_channels, y_affine, y_shape) -> np.ndarray:
@@ -161,18 +198,23 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
     if sorted({im.channel for im in images}) != list(range(n_channels)):
         raise ValueError("channels must be numbered 0..C-1 without gaps")
     if grid is None:
-        y_affine, y_shape, mode = choose_grid(images, s.voxel_size)
+        y_affine, y_shape, mode, source = output_grid(
+            [im.affine for im in images], [im.data.shape for im in images], s.voxel_size,
+            s.grid)
     else:
         y_affine, y_shape = np.asarray(grid[0], float), tuple(int(d) for d in grid[1])
-        mode = "sr"
+        mode, source = "sr", "given"
     y0 = initial_images(images, n_channels, y_affine, y_shape)
     noise: list[NoiseEstimate | None] = [None] * len(images)
-    result = Result(y0, y_affine, y_shape, mode, noise)
+    result = Result(y0, y_affine, y_shape, mode, noise, grid_source=source)
     if s.linear:
         result.seconds = time.perf_counter() - start
         return _finish(result, images, n_channels)
     noise = [estimate_noise(im.data, ct=s.ct) for im in images]
     result.noise = noise
+    for i, est in enumerate(noise):
+        if est.warning:
+            log.warning("unires: image %d: %s", i, est.warning)
     observations = []
     for im, est in zip(images, noise):
         proj = Projection(y_affine, y_shape, im.affine, im.data.shape, mode=mode,
@@ -192,6 +234,7 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
              np.round(_voxel_sizes(y_affine), 3).tolist(), mode, admm.rho,
              [f"{v:.3g}" for v in admm.lam])
     history = admm.run(progress)
+    result.lam = [float(v) for v in admm.lam]
     result.images = admm.y.cpu().numpy()
     result.history, result.iterations = history, history.iterations
     result.rigid = [o.projection.rigid.copy() for o in observations]

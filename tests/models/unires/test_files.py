@@ -1,6 +1,7 @@
 """UniRes on NIfTI files: dtype, grids, common output."""
 import nibabel as nib
 import numpy as np
+import pytest
 
 from srprep.models.unires.files import atlas_grid, unires_files
 from srprep.models.unires.phantom import ellipsoid_phantom
@@ -29,10 +30,11 @@ def test_transforms_move_the_inputs_before_the_fit(tmp_path):
     shift[:3, 3] = [0, 0, -5]          # reference point -> image point: image is 5 mm lower
     summary = unires_files(files, [0, 1, 2], [tmp_path / f"o{i}.nii.gz" for i in range(3)],
                            [np.eye(4).tolist(), np.eye(4).tolist(), shift.tolist()],
-                           linear=True)
-    assert summary["coregistration_mm"] == [0.0, 0.0, 5.0]
+                           linear=True, grid="mean")
+    assert [c["max_displacement_mm"] for c in summary["coregistration"]] == [0.0, 0.0, 5.0]
+    assert [c["applied"] for c in summary["coregistration"]] == [False, False, True]
     out = nib.load(tmp_path / "o2.nii.gz")
-    assert out.affine[2, 3] > ph.affine[2, 3] - 0.5     # grid grew to cover the moved image
+    assert out.affine[2, 3] > ph.affine[2, 3] - 0.5     # mean space grew to cover it
     assert summary["grid_shape"][2] > 41
 
 
@@ -137,3 +139,38 @@ def test_common_output_aligns_to_the_atlas_grid(tmp_path, mni_t1):
     got = np.asarray(res.dataobj, float)
     brain = ref > 0.2 * ref.max()
     assert np.corrcoef(got[brain], ref[brain])[0, 1] > 0.9
+
+
+def test_screen_transforms_keeps_headers_for_sub_voxel_estimates():
+    """On the demo (no relative motion) antspyx returns 0.13-0.21 mm corrections: noise.
+    Those are not applied at 1-2 mm voxels; real motion is; every estimate is recorded."""
+    from scipy.spatial.transform import Rotation
+
+    from srprep.models.unires.files import displacement_mm, screen_transforms
+
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    affine[:3, 3] = [-78, -96, -80]
+    shape = (78, 96, 80)
+    tiny = np.eye(4)
+    tiny[:3, 3] = [0.12, -0.1, 0.05]
+    moved = np.eye(4)
+    moved[:3, :3] = Rotation.from_euler("xyz", [3, 0, 0], degrees=True).as_matrix()
+    moved[:3, 3] = [2.5, 0, 0]
+    applied, records = screen_transforms([np.eye(4), tiny, moved], affine, shape, 0.25)
+    np.testing.assert_array_equal(applied[1], np.eye(4))
+    np.testing.assert_array_equal(applied[2], moved)
+    assert [r["applied"] for r in records] == [False, False, True]
+    assert records[1]["max_displacement_mm"] == pytest.approx(np.linalg.norm([.12, .1, .05]), abs=1e-3)
+    assert records[2]["rotation_deg"] == pytest.approx(3.0, abs=1e-6)
+    np.testing.assert_allclose(records[2]["matrix"], moved, atol=1e-6)
+    # the corners of the field of view bound the displacement of a rotation
+    half = np.array([78, 96, 80]) * 2.0 / 2
+    r = moved[:3, :3]
+    corner = affine[:3, :3] @ (np.array(shape) - 0.5) + affine[:3, 3]
+    assert displacement_mm(moved, affine, shape) >= np.linalg.norm(r @ corner + moved[:3, 3] - corner) - 1e-9
+    assert displacement_mm(moved, affine, shape) > np.linalg.norm(half) * np.radians(3) * 0.5
+    # a 0.3 mm shift is applied at 1 mm voxels (0.25 mm limit) but not at 2 mm (0.5 mm)
+    shift = np.eye(4)
+    shift[:3, 3] = [0.3, 0, 0]
+    assert screen_transforms([shift], affine, shape)[1][0]["applied"] is False
+    assert screen_transforms([shift], np.eye(4), shape)[1][0]["applied"] is True

@@ -142,3 +142,39 @@ def test_coregistration_recovers_known_motion():
         err = t @ r          # corrected affine T^-1 M equals R M when T = R^-1
         assert np.degrees(Rotation.from_matrix(err[:3, :3]).magnitude()) < 0.5
         assert np.abs((err @ head - head)[:3]).max() < 0.5   # mm, anywhere in the head
+
+
+def _demo_like_headers():
+    """A 2 mm isotropic T1w, a T2w with 4 mm axial and a PDw with 4 mm coronal slices
+    covering the same box, slightly oblique as a moved head (srprep-demo's geometry)."""
+    base = np.eye(4)
+    base[:3, :3] = Rotation.from_euler("xyz", [3, -2, 4], degrees=True).as_matrix() * 2.0
+    base[:3, 3] = [-64.5, -116.0, -77.9]
+    t2, pd = base.copy(), base.copy()
+    t2[:3, 2] *= 2
+    t2[:3, 3] += base[:3, 2] * 0.5          # slice centres between two 2 mm voxels
+    pd[:3, 1] *= 2
+    pd[:3, 3] += base[:3, 1] * 0.5
+    return [base, t2, pd], [(78, 96, 80), (78, 96, 40), (78, 48, 80)]
+
+
+def test_output_grid_is_the_lattice_of_an_input_at_the_output_resolution():
+    from srprep.models.unires.fit import output_grid
+
+    affines, shapes = _demo_like_headers()
+    affine, shape, mode, source = output_grid(affines, shapes, 2.0)
+    np.testing.assert_array_equal(affine, affines[0])
+    assert (shape, mode, source) == ((78, 96, 80), "sr", "input 0")
+    # the reference's mean space is kept on request; its lattice matches no input
+    mean_affine, mean_shape, _, source = output_grid(affines, shapes, 2.0, "mean")
+    assert source == "mean space" and mean_shape == (78, 98, 82)
+    offset = np.linalg.solve(affines[0], mean_affine)[:3, 3]
+    assert np.abs(offset - np.round(offset)).max() > 0.3     # sub-voxel phase
+    # the first input with the requested size wins, whatever its position
+    _, shape, _, source = output_grid(affines[::-1], shapes[::-1], 2.0)
+    assert (shape, source) == ((78, 96, 80), "input 2")
+    # no input at 1 mm: mean space; anisotropic target sizes are matched per axis
+    assert output_grid(affines, shapes, 1.0)[3] == "mean space"
+    assert output_grid(affines, shapes, [2.0, 2.0, 4.0])[3] == "input 1"
+    with pytest.raises(ValueError, match="grid rule"):
+        output_grid(affines, shapes, 2.0, "nearest")
