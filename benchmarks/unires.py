@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -44,10 +45,12 @@ def run(device: str, args) -> dict:
             im.affine = m @ im.affine
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     res = fit(ph.images, Settings(voxel_size=args.voxel, max_iter=args.max_iter, device=device),
               grid=(ph.affine, ph.shape), progress=None)
     total = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
     per_it = statistics.median(res.history.seconds)
     voxels = int(np.prod(ph.shape))
     return {
@@ -56,6 +59,9 @@ def run(device: str, args) -> dict:
         "seconds_per_iteration_median": round(per_it, 3),
         "voxel_iterations_per_s": round(voxels / per_it),
         "peak_memory_gb": round(res.peak_memory_gb, 2),
+        "cpu_user_s": round(after.ru_utime - usage.ru_utime, 1),
+        "cpu_system_s": round(after.ru_stime - usage.ru_stime, 1),
+        "minor_page_faults": after.ru_minflt - usage.ru_minflt,
         "psnr_db": [round(psnr(ph.truth[c], res.images[c], ph.mask), 2) for c in range(3)],
     }
 
@@ -68,7 +74,14 @@ def main() -> None:
     parser.add_argument("--motion", action="store_true",
                         help="rotated/shifted stacks (the general, non-separable sampling path)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    parser.add_argument("--release-freed-memory", action="store_true",
+                        help="glibc's default (freed large blocks go back to the kernel), as "
+                             "before keep_freed_memory() was called by the App's fit task")
     args = parser.parse_args()
+    if not args.release_freed_memory:
+        from srprep.core.device import keep_freed_memory
+
+        keep_freed_memory()
     print(header())
     for device in available(args.devices):
         print(json.dumps(run(device, args)))

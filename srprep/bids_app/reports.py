@@ -45,21 +45,23 @@ def _display_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(data, dtype=np.float32), zooms
 
 
-def mosaic(images: list[tuple[str, Path]], out_png: Path) -> Path:
-    """Rows of sagittal/coronal/axial centre slices, one row per (title, image)."""
+def _plot_rows(rows: list[tuple[str, np.ndarray]], zooms, out_png: Path,
+               window: tuple[float, float] | None = None) -> Path:
+    """One row of sagittal/coronal/axial centre slices per (title, canonical 3-D array);
+    one intensity window for all rows when ``window`` is given."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(images), 3, figsize=(9, 3 * len(images)), squeeze=False)
-    for row, (title, path) in enumerate(images):
-        data, zooms = _display_volume(path)
-        lo, hi = np.percentile(data[data > 0], [1, 99.5]) if np.any(data > 0) else (0, 1)
-        centre = [s // 2 for s in data.shape]
-        views = [(data[centre[0], :, :].T, zooms[2] / zooms[1]),
-                 (data[:, centre[1], :].T, zooms[2] / zooms[0]),
-                 (data[:, :, centre[2]].T, zooms[1] / zooms[0])]
+    fig, axes = plt.subplots(len(rows), 3, figsize=(9, 3 * len(rows)), squeeze=False)
+    for row, (title, data) in enumerate(rows):
+        z = zooms[row] if isinstance(zooms, list) else zooms
+        lo, hi = window or (np.percentile(data[data > 0], [1, 99.5]) if np.any(data > 0)
+                            else (0, 1))
+        centre = [d // 2 for d in data.shape]
+        views = [(data[centre[0], :, :].T, z[2] / z[1]), (data[:, centre[1], :].T, z[2] / z[0]),
+                 (data[:, :, centre[2]].T, z[1] / z[0])]
         for col, (plane, aspect) in enumerate(views):
             ax = axes[row, col]
             ax.imshow(plane, cmap="gray", origin="lower", vmin=lo, vmax=hi, aspect=aspect,
@@ -71,6 +73,36 @@ def mosaic(images: list[tuple[str, Path]], out_png: Path) -> Path:
         fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
     return out_png
+
+
+def mosaic(images: list[tuple[str, Path]], out_png: Path) -> Path:
+    """Rows of sagittal/coronal/axial centre slices, one row per (title, image)."""
+    volumes = [(title, *_display_volume(path)) for title, path in images]
+    return _plot_rows([(t, d) for t, d, _ in volumes], [z for _, _, z in volumes], out_png)
+
+
+def comparison(source: Path, output: Path, out_png: Path) -> Path:
+    """The input, a cubic B-spline reslice of it and the method's output on the *same*
+    slices of the output's grid, in one intensity window: what the method adds over
+    interpolation.  The input is shown by nearest neighbour, so its thick slices show."""
+    import nibabel as nib
+
+    from srprep.core.resample import resample
+
+    out_img = nib.as_closest_canonical(nib.load(str(output)))
+    src_img = nib.load(str(source))
+    data = np.asarray(out_img.dataobj, dtype=np.float32)
+    src = np.asarray(src_img.dataobj, dtype=np.float32)
+    if data.ndim != 3 or src.ndim != 3:
+        raise ValueError("comparison needs 3-D images")
+    onto = [resample(src, src_img.affine, out_img.affine, data.shape, order=order,
+                     mode="constant") for order in (0, 3)]
+    window = (tuple(np.percentile(data[data > 0], [1, 99.5])) if np.any(data > 0)
+              else None)
+    zooms = np.sqrt((out_img.affine[:3, :3] ** 2).sum(axis=0))
+    return _plot_rows([(f"input: {source.name} (nearest neighbour)", onto[0]),
+                       ("cubic B-spline reslice of the input", onto[1]),
+                       (f"output: {output.name}", data)], zooms, out_png, window)
 
 
 def _table(rows: dict) -> str:
@@ -103,9 +135,12 @@ def participant_report(output_dir: Path, participant: str, status: dict) -> Path
             out_rel = item["output"]
             png = fig_dir / (Path(out_rel).name.split(".")[0] + ".png")
             try:
-                rows = [(f"input: {Path(s).name}", Path(s)) for s in item["inputs"]]
-                rows.append((f"output: {Path(out_rel).name}", output_dir / out_rel))
-                mosaic(rows, png)
+                try:   # anatomical outputs: input, cubic and output on the same slices
+                    comparison(Path(item["inputs"][0]), output_dir / out_rel, png)
+                except ValueError:   # series (dwi): each image at its own centre
+                    rows = [(f"input: {Path(s).name}", Path(s)) for s in item["inputs"]]
+                    rows.append((f"output: {Path(out_rel).name}", output_dir / out_rel))
+                    mosaic(rows, png)
                 img = f"<img src='{label}/figures/{png.name}' alt='{html.escape(png.name)}'>"
             except Exception as exc:  # a figure must never fail the run
                 log.warning("figure for %s failed: %s", out_rel, exc)

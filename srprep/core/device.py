@@ -48,6 +48,38 @@ def configure_threads() -> int:
     return torch.get_num_threads()
 
 
+#: glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
+    """Let this process reuse freed CPU memory instead of handing it back to the kernel.
+
+    Why: glibc serves every allocation above its mmap threshold (at most 32 MB) with a
+    fresh ``mmap`` and returns it with ``munmap`` when freed; the volumes of an iterative
+    solver on a 1 mm head (20-60 MB tensors, several per iteration) then cost a page
+    fault per 4 KiB page on every iteration -- measured as ~20 % system time and tens of
+    millions of minor faults in a UniRes fit (benchmarks/RESULTS.md).  Raising the mmap
+    and trim thresholds keeps such blocks in the heap for reuse.  Cost: the heap does not
+    shrink and fragments, so peak resident memory grows (1 mm, 3 contrasts: 1.85 -> 2.49
+    GB) -- call it in worker processes that run one solver, not in a library user's
+    process.  Returns False where this is not glibc (nothing is changed).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        mallopt = libc.mallopt if libc is not None else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    ok = mallopt(_M_MMAP_THRESHOLD, int(limit_bytes)) == 1
+    return mallopt(_M_TRIM_THRESHOLD, int(limit_bytes)) == 1 and ok
+
+
 @contextlib.contextmanager
 def gpu_lock(device: str) -> Iterator[None]:
     """Serialise GPU work of concurrent worker processes with a file lock per device

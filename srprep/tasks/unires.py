@@ -63,12 +63,13 @@ def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
         summary: what the fit did (mode, iterations, noise, timings, grid).
         label_out_files: the label maps on the output grid (one-hot trilinear + argmax).
     """
-    from srprep.core.device import configure_threads, gpu_lock, select_device
+    from srprep.core.device import configure_threads, gpu_lock, keep_freed_memory, select_device
     from srprep.models.unires.files import unires_files
 
     opts = dict(options or {})
     device = select_device(opts.pop("device", None))
     configure_threads()
+    keep_freed_memory()   # the worker runs this fit only: no page-fault churn per iteration
     out_files = [Path(f"unires_{c:02d}_{n}.nii.gz").absolute() for c, n in enumerate(names)]
     labels = list(label_files or [])
     label_out = [Path(f"unires_label_{i:02d}.nii.gz").absolute() for i in range(len(labels))]

@@ -54,7 +54,8 @@ def test_unires_beats_cubic_on_every_contrast_without_stripes(demo2, capsys):
         unires = np.asarray(res.dataobj, float)
         mask = truth > 0.1 * np.percentile(truth, 99)
         gain = _psnr(truth, unires, mask) - _psnr(truth, cubic, mask)
-        assert gain >= (0.3 if suffix == "T1w" else 1.0), (suffix, gain)
+        # measured: T1w +0.33, T2w +2.04, PDw +3.06 dB (benchmarks/RESULTS.md)
+        assert gain >= (0.25 if suffix == "T1w" else 1.0), (suffix, gain)
         if axis is not None:   # 4 mm slices = a period of 2 voxels of the 2 mm truth
             stripes = stripe_power(truth, unires, axis, 2.0, mask)
             assert stripes < 0.5 * stripe_power(truth, cubic, axis, 2.0, mask), suffix
