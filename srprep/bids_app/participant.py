@@ -59,6 +59,20 @@ def _outputs_per_job(outputs, fields: tuple[str, ...], n_jobs: int) -> list[dict
     return [{k: v[i] for k, v in per_field.items()} for i in range(n_jobs)]
 
 
+#: per-output figures of a model fit shown in the report (e.g. UniRes' noise and lambda)
+_FIT_FIGURES = ("grid", "noise_sd", "noise_method", "contrast", "lambda", "iterations",
+                "coregistration")
+
+
+def _fit_figures(sidecar: dict) -> dict:
+    fit = sidecar.get("srprep", {}).get("Fit", {})
+    out = {k: fit[k] for k in _FIT_FIGURES if k in fit}
+    if "coregistration" in out:   # the matrices stay in the sidecar
+        out["coregistration"] = [{k: v for k, v in c.items() if k != "matrix"}
+                                 for c in out["coregistration"]]
+    return out
+
+
 def run_method(settings: Settings, participant: str, method: str, sources, status: dict) -> bool:
     """Plan, submit and export one method for one participant; update ``status``."""
     spec = get_method(method)
@@ -99,8 +113,8 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
         log.warning("sub-%s: %s: %s", participant, method, warning)
         status["warnings"].append(f"{method}: {warning}")
     export_derivatives(derivatives, settings.output_dir)
-    entry["outputs"] = [{"output": d.relpath, "inputs": [str(s.path) for s in d.sources]}
-                        for d in derivatives]
+    entry["outputs"] = [{"output": d.relpath, "inputs": [str(s.path) for s in d.sources],
+                         "fit": _fit_figures(d.sidecar)} for d in derivatives]
     return True
 
 

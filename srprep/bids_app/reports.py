@@ -145,7 +145,8 @@ def participant_report(output_dir: Path, participant: str, status: dict) -> Path
             except Exception as exc:  # a figure must never fail the run
                 log.warning("figure for %s failed: %s", out_rel, exc)
                 img = f"<p class='warn'>figure unavailable: {html.escape(str(exc))}</p>"
-            parts.append(f"<h3 class='mono'>{html.escape(out_rel)}</h3>{img}")
+            fit = _table(item["fit"]) if item.get("fit") else ""
+            parts.append(f"<h3 class='mono'>{html.escape(out_rel)}</h3>{img}{fit}")
     body = "\n".join(parts)
     page = output_dir / f"{label}.html"
     write_text(page, f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{label}</title>"

@@ -11,6 +11,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
+from PIL import Image
 
 from srprep.bids_app.cli.run import main
 from srprep.core.metrics import stripe_power
@@ -64,3 +65,8 @@ def test_unires_beats_cubic_on_every_contrast_without_stripes(demo2, capsys):
     assert fit["grid"] == "input 0" and fit["noise_method"] == ["mixture"]
     assert 27 < fit["noise_sd"][0] < 33 and fit["warnings"] == []   # true sigma 30
     assert len(fit["lambda"]) == 3 and len(fit["coregistration"]) == 1
+    # the report shows each output beside its input and cubic, with the fit's figures
+    report = (out / "sub-02.html").read_text()
+    assert "noise_sd" in report and "lambda" in report and "max_displacement_mm" in report
+    png = out / "sub-02" / "figures" / "sub-02_ses-1_res-2mm_desc-unires_T2w.png"
+    assert Image.open(png).size == (720, 3 * 240)   # rows: input, cubic, output (80 dpi)
