@@ -15,8 +15,9 @@ background and store 8- or 12-bit integers; the histogram's "noise floor" is the
 tissue class or an edge of the head, and sigma comes out 0 (skull-stripped: tau = inf)
 or several times too large (clinical thick-slice scans: SNR 3 for a clean MPRAGE, so
 lambda over-smooths).  UniRes' smallest-s.d. rule fails the same way
-(brudfors/UniRes#23, balbasty/nitorch#58).  Measured on the demo's images (true sigma 30)
-with zeroed background, 8-bit storage, cropping and masking: tests/core/test_noise.py.
+(brudfors/UniRes#23, balbasty/nitorch#58).  Zeroed, 8-bit, cropped and masked backgrounds:
+tested on the MNI152 T1 with known sigma (tests/core/test_noise.py); figures on the demo's
+images in benchmarks/RESULTS.md.
 """
 from __future__ import annotations
 

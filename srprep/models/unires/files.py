@@ -233,7 +233,9 @@ def screen_transforms(transforms: list, affine: np.ndarray, shape, tolerance: fl
     """
     from scipy.spatial.transform import Rotation
 
-    limit = tolerance * float(np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0)).min())
+    from srprep.core.nifti import voxel_sizes
+
+    limit = tolerance * float(np.min(voxel_sizes(affine)))
     applied, records = [], []
     for t in transforms:
         t = np.asarray(t, float)
