@@ -25,7 +25,7 @@ def run(device: str, args, overlap: float, batch_size: int) -> dict:
     import torch
 
     from srprep.models.babyai import build_network
-    from srprep.models.inference import sliding_window
+    from srprep.models.sliding_window import sliding_window
 
     torch.manual_seed(0)
     net = build_network().to(device).eval()

@@ -22,9 +22,10 @@ from _common import available, header, peak_gpu_gb, peak_rss_gb
 def run(device: str, args) -> dict:
     import torch
 
-    from srprep.core.qspace import tile_grid, uniform_directions
+    from srprep.core.dwi import uniform_directions
+    from srprep.models.pccnn.qspace import tile_grid
     from srprep.models.pccnn import PCCNN
-    from srprep.models.pccnn_predict import predict_subject
+    from srprep.models.pccnn.inference import predict_subject
 
     shape = tuple(args.shape)
     x, y, z = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")

@@ -5,6 +5,17 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
+
+#: the developers' reference folder beside the clone (``../shared``): specs, weights
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def needs_files(*paths: Path, what: str) -> pytest.MarkDecorator:
+    """Skip, naming the missing files, unless every path exists."""
+    missing = [str(p) for p in paths if not Path(p).is_file()]
+    return pytest.mark.skipif(bool(missing), reason=f"{what} not found: {', '.join(missing[:2])}"
+                              + (f" (+{len(missing) - 2} more)" if len(missing) > 2 else ""))
 
 
 def write_nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None,

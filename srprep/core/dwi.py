@@ -266,3 +266,33 @@ def npy_to_dwi_file(in_npy, reference_file, out_file) -> Path:
         raise InputError(f"{Path(in_npy).name}: spatial shape {arr.shape[1:]} does not match "
                          f"{Path(reference_file).name} {ref.shape[:3]}")
     return save_image(q_last(arr), ref.affine, out_file, dtype=np.float32)
+
+
+# -- target schemes for angular upsampling (the sh baseline and every angular method) --
+
+def uniform_directions(n: int, seed: int = 0, iters: int = 5000) -> np.ndarray:
+    """``n`` antipodally uniform unit vectors (electrostatic repulsion, dipy)."""
+    from dipy.core.sphere import HemiSphere, disperse_charges
+
+    rng = np.random.default_rng(seed)
+    theta = np.arccos(rng.uniform(0, 1, n))
+    phi = rng.uniform(0, 2 * np.pi, n)
+    hemi = HemiSphere(theta=theta, phi=phi)
+    hemi, _ = disperse_charges(hemi, iters)
+    return np.asarray(hemi.vertices, dtype=np.float64)
+
+
+def upsampled_scheme(bvals: np.ndarray, bvecs: np.ndarray, factor: int, seed: int = 0
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Target scheme with ``factor`` × the acquired directions on every shell (uniform,
+    nominal b of the shell), preceded by one b=0 entry per acquired b=0 volume."""
+    if factor < 1:
+        raise ValueError(f"angular factor must be >= 1, got {factor}")
+    labels = shell_labels(bvals)
+    out_b = [np.zeros(int((labels == 0).sum()))]
+    out_v = [np.zeros((int((labels == 0).sum()), 3))]
+    for k, shell in enumerate(sorted(set(labels) - {0})):
+        n = int((labels == shell).sum()) * factor
+        out_b.append(np.full(n, float(np.mean(np.asarray(bvals)[labels == shell]))))
+        out_v.append(uniform_directions(n, seed + k))
+    return np.concatenate(out_b), np.concatenate(out_v)

@@ -6,6 +6,7 @@ by a 4x4 voxel-to-world affine (0-based voxel indices, mm) and a shape.
 """
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -212,13 +213,39 @@ def resample_labels(labels: np.ndarray, affine: np.ndarray, target_affine: np.nd
     return out
 
 
+def _signed_permutations() -> list[np.ndarray]:
+    out = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1, -1), repeat=3):
+            p = np.zeros((3, 3))
+            p[list(perm), range(3)] = signs
+            out.append(p)
+    return out
+
+
+_PERMUTATIONS = _signed_permutations()
+
+
+def reorient_affine(affine: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Post-multiply by the signed permutation closest to the affine's rotation and by a
+    translation of -(d-1) voxels along each permuted axis (UniRes/nitorch behaviour; the
+    translation only matters for the barycentre's phase)."""
+    vs = np.sqrt((affine[:3, :3] ** 2).sum(0))
+    rotation = affine[:3, :3] / vs
+    best = min(_PERMUTATIONS, key=lambda p: np.linalg.norm(rotation - p))
+    perm4 = np.eye(4)
+    perm4[:3, :3] = best.T
+    dims = np.abs(best.T) @ np.asarray(shape[:3], float)
+    shift = np.eye(4)
+    shift[:3, 3] = -(dims - 1)
+    return np.asarray(affine, float) @ perm4 @ shift
+
+
 def world_aligned_grid(affine: np.ndarray, shape: Sequence[int]
                        ) -> tuple[np.ndarray, tuple[int, int, int]]:
     """Axis-aligned (RAS+) grid with the image's voxel sizes covering its field of view,
     centred on world (0, 0, 0): the grid UniRes' ``--res_origin`` gives a CT whose
     scanner affine is badly off (gantry tilt, odd origins)."""
-    from .meanspace import reorient_affine
-
     affine = np.asarray(affine, float)
     shape = tuple(int(s) for s in shape[:3])
     reoriented = reorient_affine(affine, shape)

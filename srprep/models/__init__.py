@@ -1,1 +1,6 @@
-"""Torch networks and solvers, one module per method; the weights registry."""
+"""One package per method (``unires``, ``babyai``, ``easysr``, ``pccnn``, ``aid``), each
+laid out the same way where it applies: ``network`` (or UniRes' solver), ``inference``
+(or ``fit``/``recon``), ``data``, ``train``, and the public API in its ``__init__``.
+Shared by the methods: the weights registry (:mod:`.weights`), windowed inference
+(:mod:`.sliding_window`), subject splits (:mod:`.subject_split`) and the on-grid runner
+used by the evaluation (:mod:`.ongrid`)."""

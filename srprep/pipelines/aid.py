@@ -7,6 +7,7 @@ from pydra.compose import workflow
 from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File
 from srprep.tasks.aid import AIDSample, PrepareKSpace, ReconstructKSpace
+from srprep.tasks.aid import PrepareAIDSlices, TrainAID
 
 
 @define_workflow(outputs=["images", "infos", "prepared", "prepare_info"])
@@ -66,3 +67,37 @@ def AIDSamplingWorkflow(weights: File, n_frames: int = 8, mode: str = "prospecti
         released_attention=released_attention).split(seed=list(seeds)).combine("seed"),
         name="sample")
     return node.out_file, node.info
+
+
+@define_workflow(outputs=["weights", "report"])
+def AIDTraining(images: list[File], names: list[str], subject_split: dict, config: dict,
+                size: int = 64, axis: int = 2, kspace: bool = False) -> tuple[File, dict]:
+    """Cut every volume (NIfTI or fully sampled k-space) into slices, then train AID and
+    test it on the held-out subjects.
+
+    Parameters
+    ----------
+    images : list[File]
+        Anatomical NIfTI volumes, or k-space files when ``kspace``.
+    names : list[str]
+        ``sub-<label>...`` per volume; the subject part keys the split.
+    subject_split : dict
+        Subject-level train/val/test lists.
+    config : dict
+        Architecture and training settings (see :func:`srprep.models.aid.train.run_training`).
+    size, axis, kspace :
+        Slice size, slicing axis of NIfTI volumes, input kind.
+
+    Returns
+    -------
+    weights : File
+        ``aid.pt`` (EMA weights, release format) with its sidecar.
+    report : dict
+        Training history and test figures.
+    """
+    prepared = workflow.add(
+        PrepareAIDSlices(size=size, axis=axis, kspace=kspace).split(
+            ("in_file", "name"), in_file=images, name=names).combine("name"), name="prepare")
+    trained = workflow.add(TrainAID(volumes=prepared.out, subject_split=subject_split,
+                                    config=config), name="train")
+    return trained.weights, trained.report

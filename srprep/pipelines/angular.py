@@ -5,7 +5,8 @@ from pydra.compose import workflow
 
 from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
-from srprep.tasks.angular import PCCNNPredict, SHPredict, TargetScheme
+from srprep.tasks.angular import SHPredict, TargetScheme
+from srprep.tasks.pccnn import PCCNNPredict
 from srprep.tasks.normalise import BrainMask
 
 
@@ -40,7 +41,7 @@ def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: st
     variant : str
         PCCNN variant of ``weights`` (None: inferred from the file).
     context_mode : str
-        ``shell`` or ``all`` (see :func:`srprep.models.pccnn_predict.predict_subject`).
+        ``shell`` or ``all`` (see :func:`srprep.models.pccnn.inference.predict_subject`).
     batch_size : int
         Tiles per forward pass.
 

@@ -8,6 +8,7 @@ from srprep.tasks._types import File, NiftiImage
 from srprep.tasks.babyai import BabyAIInfer
 from srprep.tasks.normalise import InversePercentileScale, PercentileScale
 from srprep.tasks.register import ApplyTransform, Register
+from srprep.tasks.babyai import PrepareTrainingPair, TrainThroughPlane
 
 
 @define_workflow(outputs=["out_file", "info"])
@@ -62,3 +63,45 @@ def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights:
                                          transform=reg_t1.transform, invert=True,
                                          interpolation="cubic"), name="to_native")
     return native.out, infer.info
+
+
+@define_workflow(outputs=["weights", "report"])
+def BabyAITraining(t1w: list[NiftiImage], t2w: list[NiftiImage], names: list[str],
+                   atlas: NiftiImage, subject_split: dict, config: dict, register: bool = True,
+                   resume: str | None = None) -> tuple[File, dict]:
+    """Prepare every subject in atlas space, then train and evaluate.
+
+    Parameters
+    ----------
+    t1w : list[NiftiImage]
+        Isotropic T1w per subject.
+    t2w : list[NiftiImage]
+        Isotropic T2w per subject (targets).
+    names : list[str]
+        Subject names, the keys of ``split``.
+    atlas : NiftiImage
+        Registration target and training grid.
+    subject_split : dict
+        Subject-level train/val/test lists.
+    config : dict
+        Training settings (see :class:`srprep.models.babyai.train.TrainConfig`).
+    register : bool
+        Register subjects to the atlas (else resample by the headers).
+    resume : str
+        Lightning checkpoint to resume from.
+
+    Returns
+    -------
+    weights : File
+        Best model, official checkpoint format.
+    report : dict
+        Training and test figures.
+    """
+    prepared = workflow.add(
+        PrepareTrainingPair(atlas=atlas, register=register).split(
+            ("t1w", "t2w", "name"), t1w=t1w, t2w=t2w, name=names).combine("name"),
+        name="prepare")
+    trained = workflow.add(TrainThroughPlane(subjects=prepared.out, subject_split=subject_split,
+                                             config=config,
+                                             resume=resume), name="train")
+    return trained.weights, trained.report

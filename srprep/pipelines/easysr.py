@@ -5,7 +5,8 @@ from pydra.compose import workflow
 
 from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
-from srprep.tasks.easysr import EasySRInfer, EasySRPrepare, EasySRRestore
+from srprep.tasks.easysr import (EasySRInfer, EasySRPrepare, EasySRRestore, PrepareVolume,
+                                 TrainEasySR)
 from srprep.tasks.register import Register
 
 
@@ -50,3 +51,43 @@ def EasySRWorkflow(in_file: NiftiImage, weights: File, factor: int, source_name:
     back = workflow.add(EasySRRestore(in_file=infer.out_file, like=in_file, info=prep.info),
                         name="restore")
     return back.out, prep.info, infer.info
+
+
+@define_workflow(outputs=["generator", "report"])
+def EasySRTraining(images: list[NiftiImage], names: list[str], subject_split: dict,
+                   config: dict, resolution: float | None = None,
+                   template: NiftiImage | None = None, resume: str | None = None
+                   ) -> tuple[File, dict]:
+    """Prepare isotropic volumes, then train EasySR adversarially and evaluate it.
+
+    Parameters
+    ----------
+    images : list[NiftiImage]
+        Isotropic images (any structural contrast; several per subject allowed).
+    names : list[str]
+        ``sub-<label>[_ses-<label>]_<suffix>`` per image; the subject part keys the split.
+    subject_split : dict
+        Subject-level train/val/test lists.
+    config : dict
+        EasySRTrainConfig fields.
+    resolution : float, optional
+        Training voxel size in mm (default: each image's own).
+    template : NiftiImage, optional
+        Rigid registration target.
+    resume : str, optional
+        ``last.pt`` to continue from.
+
+    Returns
+    -------
+    generator : File
+        Best generator in the release's checkpoint format.
+    report : dict
+        Training history and test figures.
+    """
+    prepared = workflow.add(
+        PrepareVolume(resolution=resolution, template=template).split(
+            ("in_file", "name"), in_file=images, name=names).combine("name"),
+        name="prepare")
+    trained = workflow.add(TrainEasySR(volumes=prepared.out, subject_split=subject_split,
+                                       config=config, resume=resume), name="train")
+    return trained.generator, trained.report

@@ -1,5 +1,6 @@
 """k-space reconstruction tasks: preparation (read, crop, undersample, coil maps) and one
-reconstruction per method (AID posterior sampling, zero-filled, SENSE-l1)."""
+reconstruction per method (AID posterior sampling, zero-filled, SENSE-l1); AID sampling
+and training (slice preparation, training)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -186,3 +187,55 @@ def AIDSample(weights: File, n_frames: int = 8, mode: str = "prospective",
             "sampler": sampler, "seed": seed, "released_attention": released_attention,
             "frames": int(out.shape[1]), "seconds": round(time.time() - t0, 2), "device": device}
     return path, info
+
+
+@define_python
+def PrepareAIDSlices(in_file: File, name: str, size: int = 64, axis: int = 2,
+                     kspace: bool = False) -> dict:
+    """Slices for AID training: a NIfTI volume (magnitude, 1 channel, along ``axis``) or a
+    fully sampled k-space file (coil-combined complex, 2 channels).
+
+    Args:
+        in_file: NIfTI image or k-space file (fastMRI/ISMRMRD HDF5).
+        name: volume name (subject first; keeps cache entries apart).
+        size: slice size after padding to a square and resizing.
+        axis: slicing axis of NIfTI volumes (2 = axial for RAS-like data).
+        kspace: ``in_file`` is a k-space file.
+
+    Returns:
+        out: ``.npy`` slices (S, C, size, size), their count and channels, and the name.
+    """
+    import numpy as np
+
+    from srprep.models.aid.data import kspace_to_slices, load_anat_slices
+
+    slices = (kspace_to_slices(in_file, size=size) if kspace
+              else load_anat_slices([in_file], axis=axis, size=size)[0])
+    out = Path("slices.npy").absolute()
+    np.save(out, slices)
+    return {"file": str(out), "name": name, "slices": int(slices.shape[0]),
+            "channels": int(slices.shape[1])}
+
+
+@define_python(outputs=["weights", "report"])
+def TrainAID(volumes: list[dict], subject_split: dict, config: dict) -> tuple[File, dict]:
+    """AID training (Lightning, one or two stages) on the train subjects, then a test on
+    the held-out subjects: teacher-forced eps-MSE with and without the preceding slices,
+    and simulated 8-coil R=4 reconstructions (AID vs zero-filled vs SENSE-l1).
+
+    Args:
+        volumes: outputs of PrepareAIDSlices.
+        subject_split: {"train": [...], "val": [...], "test": [...]} subject names.
+        config: architecture (tiny_config arguments) and AIDTrainConfig fields, see
+            :func:`srprep.models.aid.train.run_training`.
+
+    Returns:
+        weights: ``aid.pt`` (EMA weights, release format) with its ``aid.json`` sidecar.
+        report: training history and test figures.
+    """
+    from srprep.core.device import configure_threads
+    from srprep.models.aid.train import run_training
+
+    configure_threads()
+    report = run_training(volumes, subject_split, config, Path("training").absolute())
+    return Path(report["weights"]), report

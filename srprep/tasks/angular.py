@@ -1,4 +1,5 @@
-"""Angular (q-space) super-resolution tasks: target scheme, PCCNN and SH prediction."""
+"""Angular (q-space) tasks shared by every angular method: the target scheme, and the
+``sh`` baseline's prediction (PCCNN's is :class:`srprep.tasks.pccnn.PCCNNPredict`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,7 +27,7 @@ def TargetScheme(bval: File, bvec: File, factor: int = 2, target_bval: File | No
     import numpy as np
 
     from srprep.core.dwi import read_bvals_bvecs, shell_labels, write_bvals_bvecs
-    from srprep.core.qspace import upsampled_scheme
+    from srprep.core.dwi import upsampled_scheme
 
     if target_bval is not None:
         tb, tv = read_bvals_bvecs(target_bval, target_bvec)
@@ -40,36 +41,6 @@ def TargetScheme(bval: File, bvec: File, factor: int = 2, target_bval: File | No
             "volumes": int(len(tb)),
             "per_shell": {str(int(s)): int((labels == s).sum()) for s in np.unique(labels)}}
     return out_bval, out_bvec, info
-
-
-@define_python(outputs=["out_file", "info"])
-def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
-                 target_bvec: File, mask: NiftiImage, weights: File, variant: str | None = "PCCNN",
-                 context_mode: str = "shell", batch_size: int = 4) -> tuple[NiftiImage, dict]:
-    """PCCNN prediction of a target scheme from a dMRI series (device from SRPREP_DEVICE).
-
-    Args:
-        in_file, bval, bvec: the acquired series.
-        target_bval, target_bvec: the scheme to synthesise (b=0 entries are copied).
-        mask: brain mask (tiles without brain are skipped).
-        weights: PCCNN checkpoint of ``variant``.
-        context_mode: ``shell`` (per-shell context, as trained) or ``all`` (reference).
-        batch_size: tiles per forward pass.
-
-    Returns:
-        out_file: float32 series of the target scheme; info: xmax values, tiles, chunks.
-    """
-    from srprep.core.device import configure_threads, gpu_lock, select_device
-    from srprep.models.pccnn_predict import predict_files
-
-    device = select_device()
-    configure_threads()
-    out = Path("pccnn_dwi.nii.gz").absolute()
-    with gpu_lock(device):
-        info = predict_files(in_file, bval, bvec, target_bval, target_bvec, mask, weights, out,
-                             variant=variant, batch_size=batch_size, device=device,
-                             context_mode=context_mode)
-    return out, info
 
 
 @define_python(outputs=["out_file", "info"])

@@ -1,4 +1,5 @@
-"""BABY-AI inference task."""
+"""BABY-AI tasks: inference, and training (pair preparation on the atlas grid, training
+and held-out evaluation)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,3 +37,49 @@ def BabyAIInfer(t1w: NiftiImage, t2w: NiftiImage, weights: File, overlap: float 
                            batch_size=batch_size, device=device)
     info["device"] = device
     return out, info
+
+
+@define_python
+def PrepareTrainingPair(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, name: str,
+                        register: bool = True) -> dict:
+    """Atlas-space, padded, [0, 1]-scaled T1w (guide) and T2w (target) as ``.npy``.
+
+    Args:
+        t1w: isotropic T1w.
+        t2w: isotropic T2w (the target).
+        atlas: registration target / output grid.
+        name: subject name (keeps cache entries apart).
+        register: rigidly register both to the atlas (else resample by the headers).
+
+    Returns:
+        out: paths of the volumes, their shape and voxel size.
+    """
+    from srprep.core.prepare import prepare_training_pair
+
+    out = prepare_training_pair(t1w, t2w, atlas, Path("volumes").absolute(),
+                                register_images=register)
+    out["name"] = name
+    return out
+
+
+@define_python(outputs=["weights", "report"])
+def TrainThroughPlane(subjects: list[dict], subject_split: dict, config: dict,
+                      resume: str | None = None) -> tuple[File, dict]:
+    """Train BABY-AI (any size) with Lightning and evaluate it on the test subjects.
+
+    Args:
+        subjects: outputs of PrepareTrainingPair.
+        subject_split: {"train": [...], "val": [...], "test": [...]} subject names.
+        config: TrainConfig fields (network, loss, lr, epochs, ...).
+        resume: Lightning checkpoint to resume from.
+
+    Returns:
+        weights: official-format state_dict of the best model.
+        report: best validation loss, epochs, files, and test metrics vs cubic.
+    """
+    from srprep.core.device import configure_threads
+    from srprep.models.babyai.train import train_from_prepared
+
+    configure_threads()
+    return train_from_prepared(subjects, subject_split, config, Path("training").absolute(),
+                               resume)

@@ -1,4 +1,5 @@
-"""EasySR tasks: model-grid preparation, generator inference, return to native space."""
+"""EasySR tasks: model-grid preparation, generator inference, return to native space;
+training (volume preparation, adversarial training and held-out evaluation)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -77,3 +78,49 @@ def EasySRRestore(in_file: NiftiImage, like: NiftiImage, info: dict) -> NiftiIma
     out = Path("easysr.nii.gz").absolute()
     restore_file(in_file, like, out, info)
     return out
+
+
+@define_python
+def PrepareVolume(in_file: NiftiImage, name: str, resolution: float | None = None,
+                  template: NiftiImage | None = None) -> dict:
+    """An isotropic training volume (raw intensities, ``.npy``) for EasySR.
+
+    Args:
+        in_file: isotropic image.
+        name: volume name (subject and contrast; keeps cache entries apart).
+        resolution: training voxel size in mm (default: the image's).
+        template: optional rigid registration target (its axes and field of view).
+
+    Returns:
+        out: volume path, voxel size, shape and name.
+    """
+    from srprep.core.prepare import prepare_volume
+
+    out = prepare_volume(in_file, Path("volume").absolute(), resolution=resolution,
+                         template=template)
+    out["name"] = name
+    return out
+
+
+@define_python(outputs=["generator", "report"])
+def TrainEasySR(volumes: list[dict], subject_split: dict, config: dict,
+                resume: str | None = None) -> tuple[File, dict]:
+    """Adversarial EasySR training, then evaluation on the test subjects vs cubic.
+
+    Args:
+        volumes: outputs of PrepareVolume (``name`` starts with the subject name).
+        subject_split: {"train": [...], "val": [...], "test": [...]} subject names.
+        config: EasySRTrainConfig fields.
+        resume: ``checkpoints/last.pt`` of an earlier run.
+
+    Returns:
+        generator: best generator (release format) with its ``.json`` sidecar beside it.
+        report: history, best validation PSNR and test metrics.
+    """
+    from srprep.core.device import configure_threads, select_device
+    from srprep.models.easysr.train import run_training
+
+    configure_threads()
+    config = {**config, "device": config.get("device") or select_device()}
+    report = run_training(volumes, subject_split, config, Path("training").absolute(), resume)
+    return Path(report["generator"]), report

@@ -16,9 +16,10 @@ from srprep.bids_app.demo import build_demo
 from srprep.bids_app.validate import find_validator, validate_dataset
 from srprep.core.metrics import psnr
 from srprep.core.resample import grid_for_voxel_size, resample
+from tests.helpers import SHARED, needs_files
 
 OFFICIAL_DIR = Path(os.environ.get("SRPREP_EASYSR_WEIGHTS",
-                                   Path(__file__).resolve().parents[3] / "shared/weights/easysr"))
+                                   SHARED / "weights/easysr"))
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +120,8 @@ def test_easysr_in_the_bids_app(trained, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (OFFICIAL_DIR / "G_latest_T1.pth").is_file(),
-                    reason="official EasySR checkpoints not available")
+@needs_files(OFFICIAL_DIR / "G_latest_T1.pth", what="the official EasySR T1 generator "
+             "(../shared/weights/easysr or $SRPREP_EASYSR_WEIGHTS)")
 def test_official_generator_in_the_bids_app(demo2mm, tmp_path, capsys):
     demo_dataset = demo2mm
     weights = tmp_path / "weights" / "easysr"

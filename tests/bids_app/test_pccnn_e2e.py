@@ -4,7 +4,7 @@ evaluate it against SH on held-out directions of a held-out participant, and run
 and ``sh`` in the BIDS App on an angularly undersampled acquisition.
 
 With srprep's training defaults (targets from the context's shell, loss on brain voxels
-only; see :mod:`srprep.models.pccnn_train`) a tiny network trained for a few CPU minutes
+only; see :mod:`srprep.models.pccnn.train`) a tiny network trained for a few CPU minutes
 predicts the missing directions (8 of 64 per shell acquired) closer to the noise-free
 signal than SH does; the App test asserts that win."""
 import csv

@@ -3,7 +3,8 @@ import pytest
 
 from srprep.core.dwi import (denormalise_dwi, load_q_first, normalise_dwi, q_last,
                              read_bvals_bvecs, save_q_first, save_xmax, load_xmax, shell_labels,
-                             write_bvals_bvecs, xmax_per_shell, dwi_to_npy_file, npy_to_dwi_file)
+                             upsampled_scheme, write_bvals_bvecs, xmax_per_shell, dwi_to_npy_file,
+                             npy_to_dwi_file)
 from srprep.core.errors import InputError
 from tests.helpers import write_nifti
 
@@ -90,3 +91,19 @@ def test_nifti_npy_round_trip(tmp_path):
     back = nib.load(out)
     np.testing.assert_allclose(back.affine, affine)
     np.testing.assert_array_equal(np.asarray(back.dataobj), data)
+
+
+def _unit_dirs(n, seed=0):
+    v = np.random.default_rng(seed).normal(size=(n, 3))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_upsampled_scheme_counts_and_uniformity():
+    bvals = np.concatenate([np.zeros(3), np.full(10, 995.0), np.full(12, 2005.0)])
+    bvecs = np.concatenate([np.zeros((3, 3)), _unit_dirs(10), _unit_dirs(12, 1)])
+    tb, tv = upsampled_scheme(bvals, bvecs, 3)
+    assert (tb == 0).sum() == 3 and (np.abs(tb - 995) < 1).sum() == 30
+    assert (np.abs(tb - 2005) < 1).sum() == 36
+    np.testing.assert_allclose(np.linalg.norm(tv[3:], axis=1), 1, atol=1e-6)
+    dots = np.abs(tv[3:33] @ tv[3:33].T) - np.eye(30)
+    assert np.degrees(np.arccos(dots.max())) > 15               # well spread, no duplicates

@@ -63,7 +63,7 @@ def _three_tasks(tmp_path):
     """An anatomical, a diffusion and a training task with real file inputs."""
     from srprep.tasks.dwi import NormaliseDwi
     from srprep.tasks.resample import Reslice
-    from srprep.tasks.training import PrepareTrainingPair
+    from srprep.tasks.babyai import PrepareTrainingPair
 
     rng = np.random.default_rng(0)
     t1 = write_nifti(tmp_path / "t1.nii.gz", rng.random((8, 8, 8), dtype=np.float32))

@@ -5,7 +5,7 @@ profile forward model with exact adjoint (:mod:`.projection`), Rician/Gaussian m
 noise estimation (:mod:`srprep.core.noise`), multi-channel TV prior (:mod:`.prior`),
 ADMM with conjugate gradients and UniRes' schedule/stopping logic (:mod:`.solver`),
 interleave correction (:mod:`.interleave`), joint rigid refinement (:mod:`.rigid`),
-mean-space grids (:mod:`srprep.core.meanspace`).  On UniRes' own test phantom it
+mean-space grids (:mod:`srprep.models.unires.meanspace`).  On UniRes' own test phantom it
 reproduces the original's errors (RMSE 149.3/294.1/153.3 vs 149.2/293.5/153.1) and
 iteration count (100).
 
@@ -54,4 +54,22 @@ Deviations from the original, each deliberate:
 13. **Co-registration screening**: estimates that move no point of the reference field of
     view by 0.25 voxel are not applied (the headers already agree; antspyx's error on the
     demo is 0.13-0.21 mm); all estimates are recorded.
+
+Layout: ``fit`` (the entry point: inputs, settings, output grid, memory estimate),
+``solver`` (ADMM/CG), ``projection`` (slice-profile forward model), ``prior`` (TV),
+``rigid`` and ``interleave`` (in-fit corrections), ``meanspace`` (UniRes' grid rule),
+``files`` (file-level co-registration, atlas grids, label maps), ``phantom`` (test
+phantoms).  Pydra tasks: :mod:`srprep.tasks.unires`; workflow:
+:mod:`srprep.pipelines.unires`; App adapter: :mod:`srprep.bids_app.methods.unires`.
 """
+#: public names, from :mod:`.fit` (the entry point is the function ``fit.fit``)
+__all__ = ["InputImage", "Result", "Settings", "estimate_memory_gb", "output_grid"]
+
+
+def __getattr__(name: str):
+    # lazy: ``srprep.models.unires.files`` and friends stay importable without torch
+    if name in __all__:
+        from . import fit as _fit
+
+        return getattr(_fit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -75,7 +75,7 @@ def atlas_grid(voxel_size, fov: str = "brain", cap: int | None = 256
     re-centred (192 x 256 x 192 for the brain at 1 mm); ``cap=None`` (``crop``) keeps
     the box as is.
     """
-    from srprep.core.meanspace import cnn_friendly_grid
+    from .meanspace import cnn_friendly_grid
 
     lo_mm, hi_mm = atlas_box(fov)
     vs = np.broadcast_to(np.asarray(voxel_size, float), (3,))

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from srprep.core.meanspace import mean_space
 from srprep.core.noise import NoiseEstimate, estimate_noise
 from srprep.core.resample import resample
+
+from .meanspace import mean_space
 
 from .projection import Projection
 from .solver import ADMM, Observation, Options

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from srprep.core.meanspace import mean_space
+from .meanspace import mean_space
 from srprep.core.resample import resample
 
 from .fit import InputImage
@@ -60,7 +60,7 @@ def mni_phantom(*, voxel: float = 2.0, thickness: float = 6.0, noise: float = 0.
             the headers do not know it).
         interleave: optional even/odd intensity factors ``e^s`` per stack.
     """
-    from srprep.bids_app.demo import truth_images
+    from srprep.core.phantoms import truth_images
 
     images_1mm, affine_1mm = truth_images(1.0)
     box = np.array(next(iter(images_1mm.values())).shape) * 1.0
