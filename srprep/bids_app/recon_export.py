@@ -92,7 +92,8 @@ def export_recon(out_dir: Path, label: str, session: str | None, suffix: str | N
             side.update(Lambda=info["lamda"], Iterations=info["iterations"])
         if "metrics" in info:
             side.update(PSNR=info["metrics"]["psnr"], NRMSE=info["metrics"]["nrmse"],
-                        MetricsReference=f"{base}_rec-fullysampled_{suffix}.nii.gz (magnitude)")
+                        MetricsReference=f"{base}_rec-fullysampled_{suffix}.nii.gz (magnitude)",
+                        MetricsExcludedSlices=info["metrics"].get("excluded_slices", []))
         if "seconds" in info:
             side["ReconstructionSeconds"] = info["seconds"]
         write_json(target.with_name(name + ".json"), side)

@@ -31,16 +31,17 @@ def line_mask(n: int, acceleration: int, *, kind: str = "equispaced", acs: int =
     """Boolean mask of the ``n`` phase-encode lines to keep.
 
     ``equispaced``: every R-th line starting at ``offset``; ``random``: n // R lines drawn
-    uniformly without replacement (seeded; 1234 as the reference); ``acs`` central lines are
-    added on top (the reference's ``--acs 8``)."""
+    uniformly without replacement with NumPy's legacy generator seeded as the reference
+    (``np.random.seed(1234)`` then ``choice``), so a seed gives the reference's very lines;
+    ``acs`` central lines are added on top (the reference's ``--acs 8``)."""
     if acceleration < 1:
         raise InputError(f"acceleration must be >= 1, got {acceleration}")
     mask = np.zeros(n, dtype=bool)
     if kind == "equispaced":
         mask[offset % acceleration::acceleration] = True
     elif kind == "random":
-        rng = np.random.default_rng(seed)
-        mask[rng.choice(n, size=max(1, n // acceleration), replace=False)] = True
+        legacy = np.random.RandomState(seed)     # not default_rng: other lines for a seed
+        mask[legacy.choice(n, size=max(1, n // acceleration), replace=False)] = True
     else:
         raise InputError(f"unknown mask kind {kind!r} (use equispaced or random)")
     if acs:

@@ -56,12 +56,16 @@ def prepare_training_pair(t1w, t2w, atlas, out_dir: str | os.PathLike, *,
             data = resample(np.asarray(img.dataobj), img.affine, atlas_img.affine,
                             atlas_img.shape, order=3)
             affine = atlas_img.affine
-        padded, _, _ = pad_to_multiple(data, affine, 32)
+        padded, _, crop = pad_to_multiple(data, affine, 32)
         scaled, params = percentile_scale(padded)
         target = out / f"{name}.npy"
         np.save(target, np.ascontiguousarray(scaled, dtype=np.float32))
         volumes[name] = str(target)
         volumes[f"{name}_scale"] = params.to_dict()
+        if name == "target":   # BABY-AI's reference synthesis starts from the unscaled volume
+            np.save(out / "target_raw.npy", np.ascontiguousarray(data, dtype=np.float32))
+            volumes["target_raw"] = str(out / "target_raw.npy")
+            volumes["pad"] = [[c.start, n - c.stop] for c, n in zip(crop, padded.shape)]
     vs = float(np.sqrt((atlas_img.affine[:3, :3] ** 2).sum(0)).mean())
     volumes.update(shape=list(np.load(volumes["target"], mmap_mode="r").shape), voxel_mm=vs)
     return volumes

@@ -166,8 +166,32 @@ def apply_transform(
     moving space -- the "post-registration" back to a subject's native grid.
     """
     mapping = np.linalg.inv(matrix) if invert else np.asarray(matrix, dtype=float)
-    return resample(moving, moving_affine, mapping @ reference_affine, reference_shape[:3],
+    pulled = mapping @ np.asarray(reference_affine, dtype=float)
+    if tuple(np.shape(moving)[:3]) == tuple(reference_shape[:3]) and \
+            np.allclose(pulled, moving_affine, atol=1e-5):
+        # the reference grid is the moving image's own: voxel for voxel, no interpolation
+        return np.array(moving, dtype=np.float32)
+    return resample(moving, moving_affine, pulled, reference_shape[:3],
                     order=order, mode="constant")
+
+
+def same_grid(a_file: str | os.PathLike, b_file: str | os.PathLike, *, atol: float = 1e-4) -> bool:
+    """Whether two NIfTI files share one voxel grid (shape and affine)."""
+    import nibabel as nib
+
+    a, b = nib.load(str(a_file)), nib.load(str(b_file))
+    return a.shape[:3] == b.shape[:3] and bool(np.allclose(a.affine, b.affine, atol=atol))
+
+
+def compose_transform_files(first: str | os.PathLike, then: str | os.PathLike,
+                            out_file: str | os.PathLike) -> Path:
+    """One transform file for two registrations in a chain.
+
+    ``first`` maps points of the final fixed space into an intermediate space (e.g. atlas
+    -> T1w) and ``then`` maps the intermediate space into the moving image's (T1w -> T2w);
+    the result maps the final fixed space straight into the moving image's (atlas -> T2w),
+    so the moving image is interpolated once."""
+    return write_ras_matrix(read_ras_matrix(then) @ read_ras_matrix(first), out_file)
 
 
 def register_files(

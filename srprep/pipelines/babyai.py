@@ -5,17 +5,21 @@ from pydra.compose import workflow
 
 from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
-from srprep.tasks.babyai import BabyAIInfer
+from srprep.tasks.babyai import BabyAIAlign, BabyAIInfer
 from srprep.tasks.normalise import InversePercentileScale, PercentileScale
-from srprep.tasks.register import ApplyTransform, Register
+from srprep.tasks.register import ApplyTransform
 from srprep.tasks.babyai import PrepareTrainingPair, TrainThroughPlane
 
 
-@define_workflow(outputs=["out_file", "info"])
+@define_workflow(outputs=["out_file", "info", "alignment"])
 def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights: File,
                    source_names: list[str], overlap: float = 0.5, mode: str = "constant",
-                   batch_size: int = 4) -> tuple[NiftiImage, dict]:
+                   batch_size: int = 4) -> tuple[NiftiImage, dict, dict]:
     """Anisotropic T2w + isotropic T1w -> isotropic T2w (BABY-AI).
+
+    The T1w is registered to the atlas and the T2w to the T1w (composed, so the channels
+    agree with each other on the atlas grid); inputs already on their target's grid are
+    used as they are.
 
     Parameters
     ----------
@@ -42,14 +46,15 @@ def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights:
         Super-resolved T2w on the native T1w grid, in the T2w's intensity scale and dtype.
     info : dict
         Inference report.
+    alignment : dict
+        How each input reached the atlas grid.
     """
-    reg_t1 = workflow.add(Register(moving=t1w, fixed=atlas, transform="rigid", fast=True),
-                          name="register_t1w")
-    reg_t2 = workflow.add(Register(moving=t2w, fixed=atlas, transform="rigid", fast=True),
-                          name="register_t2w")
-    t1_atlas = workflow.add(ApplyTransform(moving=t1w, reference=atlas, transform=reg_t1.transform,
+    align = workflow.add(BabyAIAlign(t1w=t1w, t2w=t2w, atlas=atlas), name="align")
+    t1_atlas = workflow.add(ApplyTransform(moving=t1w, reference=atlas,
+                                           transform=align.t1w_transform,
                                            interpolation="cubic"), name="t1w_to_atlas")
-    t2_atlas = workflow.add(ApplyTransform(moving=t2w, reference=atlas, transform=reg_t2.transform,
+    t2_atlas = workflow.add(ApplyTransform(moving=t2w, reference=atlas,
+                                           transform=align.t2w_transform,
                                            interpolation="cubic"), name="t2w_to_atlas")
     t1_scaled = workflow.add(PercentileScale(in_file=t1_atlas.out), name="scale_t1w")
     t2_scaled = workflow.add(PercentileScale(in_file=t2_atlas.out), name="scale_t2w")
@@ -60,9 +65,9 @@ def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights:
                                                    params=t2_scaled.params, like=t2w),
                             name="rescale")
     native = workflow.add(ApplyTransform(moving=rescaled.out, reference=t1w,
-                                         transform=reg_t1.transform, invert=True,
+                                         transform=align.t1w_transform, invert=True,
                                          interpolation="cubic"), name="to_native")
-    return native.out, infer.info
+    return native.out, infer.info, align.info
 
 
 @define_workflow(outputs=["weights", "report"])

@@ -123,7 +123,11 @@ def ReconstructKSpace(prepared: File, method: str, weights: File | None = None,
     if "reference" in d:
         from srprep.core.kspace import recon_metrics
 
-        info["metrics"] = recon_metrics(img, d["reference"])
+        # with --first-slice full, slice 0 of the AID output is the fully sampled slice
+        # itself: score every method on the other slices (the reference's protocol)
+        skip = first_slice == "full" and len(img) > 1
+        info["metrics"] = recon_metrics(img, d["reference"], skip_first=skip)
+        info["metrics"]["excluded_slices"] = [0] if skip else []
     out = Path(f"recon-{method}.npy").absolute()
     np.save(out, img.astype(np.complex64))
     return out, info

@@ -9,6 +9,27 @@ from .compose import define_python
 from ._types import File, NiftiImage
 
 
+@define_python(outputs=["t1w_transform", "t2w_transform", "info"])
+def BabyAIAlign(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, fast: bool = True
+                ) -> tuple[File, File, dict]:
+    """Transforms to the atlas grid: T1w -> atlas, and T2w -> T1w composed with it.
+
+    Args:
+        t1w, t2w: the session's pair.
+        atlas: the network's grid.
+        fast: quicker registration settings.
+
+    Returns:
+        t1w_transform, t2w_transform: ANTs affine files (atlas point -> image point).
+        info: what was registered and what was already on its target's grid.
+    """
+    from srprep.models.babyai.inference import align_to_atlas
+
+    t1_out, t2_out = Path("t1w_to_atlas.mat").absolute(), Path("t2w_to_atlas.mat").absolute()
+    info = align_to_atlas(t1w, t2w, atlas, t1_out, t2_out, fast=fast)
+    return t1_out, t2_out, info
+
+
 @define_python(outputs=["out_file", "info"])
 def BabyAIInfer(t1w: NiftiImage, t2w: NiftiImage, weights: File, overlap: float = 0.5,
                 mode: str = "constant", batch_size: int = 4) -> tuple[NiftiImage, dict]:

@@ -91,3 +91,50 @@ def test_ismrmrd_undersampled_input_and_errors(setup, capsys):
     assert srprep_recon([str(root / "junk.h5"), str(root / "o2"), "--method", "zerofilled",
                          "-w", str(root / "work3")]) == 1
     assert "junk.h5: not an HDF5 file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_oracle_first_slice_is_not_scored(setup, capsys):
+    """--first-slice full copies the fully sampled slice 0 into the AID output; the
+    sidecar's PSNR/NRMSE must come from the other slices (for every method alike)."""
+    root, _, _ = setup
+    out = root / "bids-first"
+    code = srprep_recon([str(root / "file_brain_AXT2_0001.h5"), str(out), "--participant-label",
+                         "01", "--method", "aid", "zerofilled", "--acceleration", "4",
+                         "--weights", str(root / "model" / "aid.pt"), "--steps", "5",
+                         "--first-slice", "full", "-w", str(root / "work-first")])
+    assert code == 0, capsys.readouterr().err
+    anat = out / "sub-01" / "anat"
+    ref = np.asarray(nib.load(anat / "sub-01_rec-fullysampled_T2w.nii.gz").dataobj, float)
+    for method in ("aid", "zerofilled"):
+        side = json.loads((anat / f"sub-01_rec-{method}_T2w.json").read_text())
+        img = np.asarray(nib.load(anat / f"sub-01_rec-{method}_T2w.nii.gz").dataobj, float)
+        a, r = img[..., 1:], ref[..., 1:]
+        expected = 10 * np.log10(r.max() ** 2 / np.mean((a - r) ** 2))
+        assert side["MetricsExcludedSlices"] == [0] and side["FirstSlice" if method == "aid" else "PSNR"]
+        assert side["PSNR"] == pytest.approx(expected, abs=0.01)
+        assert side["NRMSE"] == pytest.approx(np.linalg.norm(a - r) / np.linalg.norm(r), abs=1e-4)
+    aid = np.asarray(nib.load(anat / "sub-01_rec-aid_T2w.nii.gz").dataobj, float)
+    np.testing.assert_allclose(aid[..., 0], ref[..., 0], atol=1e-3 * ref.max())   # the oracle
+
+
+def test_latent_space_prior_is_refused(tmp_path, capsys):
+    """aid-cardiac samples a VQ latent space; without its decoder a reconstruction would be
+    silent garbage, so it is a one-line error before anything is written."""
+    ks = np.zeros((1, 2, 8, 8), np.complex64)
+    ks[..., 4, 4] = 1
+    write_fastmri(tmp_path / "scan.h5", ks)
+    out = tmp_path / "out"
+    assert srprep_recon([str(tmp_path / "scan.h5"), str(out), "--model", "aid-cardiac"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "latent space" in err[0] and "aid-cardiac" in err[0]
+    assert not out.exists()
+    # a srprep-trained checkpoint (with its sidecar) is not a latent prior whatever --model says
+    from srprep.bids_app.cli.recon import _weights
+    from srprep.bids_app.cli.recon import build_parser as recon_parser
+
+    (tmp_path / "aid.pt").write_bytes(b"x")
+    (tmp_path / "aid.json").write_text("{}")
+    opts = recon_parser().parse_args([str(tmp_path / "scan.h5"), str(out), "--model",
+                                      "aid-cardiac", "--weights", str(tmp_path / "aid.pt")])
+    assert _weights(opts) == ((tmp_path / "aid.pt").resolve(), "")

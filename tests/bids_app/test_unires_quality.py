@@ -48,7 +48,8 @@ def test_unires_beats_cubic_on_every_contrast_without_stripes(demo2, capsys):
         src = nib.load(demo2 / "bids" / anat / f"sub-02_ses-1_{suffix}.nii.gz")
         cubic = resample(np.asarray(src.dataobj, float), src.affine, truth_img.affine,
                          truth.shape, order=3, mode="constant")
-        res = nib.load(out / anat / f"sub-02_ses-1_res-2mm_desc-unires_{suffix}.nii.gz")
+        space = "" if suffix == "T1w" else "space-T1w_"    # on the T1w's lattice
+        res = nib.load(out / anat / f"sub-02_ses-1_{space}res-2mm_desc-unires_{suffix}.nii.gz")
         # the output is on the T1w's own lattice, i.e. the truth's grid: no resampling
         np.testing.assert_allclose(res.affine, truth_img.affine, atol=1e-4)
         assert res.shape == truth.shape
@@ -60,7 +61,8 @@ def test_unires_beats_cubic_on_every_contrast_without_stripes(demo2, capsys):
         if axis is not None:   # 4 mm slices = a period of 2 voxels of the 2 mm truth
             stripes = stripe_power(truth, unires, axis, 2.0, mask)
             assert stripes < 0.5 * stripe_power(truth, cubic, axis, 2.0, mask), suffix
-    side = json.loads((out / anat / "sub-02_ses-1_res-2mm_desc-unires_T2w.json").read_text())
+    side = json.loads((out / anat / "sub-02_ses-1_space-T1w_res-2mm_desc-unires_T2w.json").read_text())
+    assert side["SpatialReference"] == "bids:raw:sub-02/ses-1/anat/sub-02_ses-1_T1w.nii.gz"
     fit = side["srprep"]["Fit"]
     assert fit["grid"] == "input 0" and fit["noise_method"] == ["mixture"]
     assert 27 < fit["noise_sd"][0] < 33 and fit["warnings"] == []   # true sigma 30
@@ -68,5 +70,5 @@ def test_unires_beats_cubic_on_every_contrast_without_stripes(demo2, capsys):
     # the report shows each output beside its input and cubic, with the fit's figures
     report = (out / "sub-02.html").read_text()
     assert "noise_sd" in report and "lambda" in report and "max_displacement_mm" in report
-    png = out / "sub-02" / "figures" / "sub-02_ses-1_res-2mm_desc-unires_T2w.png"
+    png = out / "sub-02" / "figures" / "sub-02_ses-1_space-T1w_res-2mm_desc-unires_T2w.png"
     assert Image.open(png).size == (720, 3 * 240)   # rows: input, cubic, output (80 dpi)

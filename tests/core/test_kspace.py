@@ -46,6 +46,17 @@ def test_masks():
         K.line_mask(32, 4, kind="poisson")
 
 
+@pytest.mark.parametrize("r, first, total", [
+    (4, [6, 7, 22, 23, 24, 29, 31, 37, 40, 42, 43, 44], 12367),
+    (8, [7, 22, 37, 42, 43, 44, 59, 70, 73, 77, 93, 95], 6743)])
+def test_random_mask_is_the_references(r, first, total):
+    """The reference draws np.random.seed(1234); np.random.choice(320, 320 // R, False):
+    these are its lines (NumPy's legacy stream is frozen; default_rng shared 20 of 80)."""
+    lines = np.flatnonzero(K.line_mask(320, r, kind="random"))
+    assert len(lines) == 320 // r
+    assert lines[:12].tolist() == first and int(lines.sum()) == total
+
+
 def test_espirit_recovers_synthetic_maps(slice64):
     maps = K.birdcage_maps(8, slice64.shape)
     est = K.espirit_maps(K.fft2c(maps * slice64), calib=24)

@@ -34,7 +34,8 @@ def test_model_grid_slices_coincide_with_acquired_slices():
     assert g.axis == 2 and g.lr_shape == (30, 40, 20) and g.hr_shape == (30, 40, 80)
     np.testing.assert_allclose(g.lr_affine, a, atol=1e-9)
     hr_affine, hr_shape = grid_for_voxel_size(a, (30, 40, 20), 1.0)
-    np.testing.assert_allclose(g.hr_affine, hr_affine) and hr_shape == (30, 40, 80)
+    np.testing.assert_allclose(g.hr_affine, hr_affine, atol=1e-9)
+    assert hr_shape == g.hr_shape == (30, 40, 80)
     # sub-voxel k of thick voxel j sits at (j - 1/2 + (k + 1/2)/f) in thick-voxel units
     j, k = 7, 3
     world = g.hr_affine @ np.array([0, 0, j * 4 + k, 1.0])
@@ -53,7 +54,8 @@ def test_box_downsample_and_affine_scale():
     x = np.arange(2 * 7 * 3, dtype=np.float32).reshape(2, 7, 3)
     y = tp.box_downsample(x, 1, 3)
     assert y.shape == (2, 2, 3)
-    np.testing.assert_allclose(y[:, 0], x[:, :3].mean(1)) and np.allclose(y[:, 1], x[:, 3:6].mean(1))
+    np.testing.assert_allclose(y[:, 0], x[:, :3].mean(1), rtol=1e-6)
+    np.testing.assert_allclose(y[:, 1], x[:, 3:6].mean(1), rtol=1e-6)
     data = np.random.default_rng(0).normal(300, 80, (10, 10, 10)).astype(np.float32)
     s = tp.zscore_minmax(data)
     mapped = s.apply(data)

@@ -3,6 +3,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from srprep.core.resample import reslice
 from srprep.interfaces import Reslice, init_sr_wf
 from srprep.models.unires.phantom import ellipsoid_phantom
 from tests.helpers import blob_volume, write_nifti
@@ -11,7 +12,14 @@ from tests.helpers import blob_volume, write_nifti
 def test_reslice_interface(tmp_path):
     f = write_nifti(tmp_path / "a.nii.gz", blob_volume((10, 10, 5)), np.diag([1, 1, 2, 1.0]))
     res = Reslice(in_file=str(f), voxel_size=[1.0], interpolation="cubic").run(cwd=str(tmp_path))
-    assert nib.load(res.outputs.out_file).shape == (10, 10, 10)
+    out = nib.load(res.outputs.out_file)
+    img = nib.load(f)
+    data = np.asarray(img.dataobj, np.float32)
+    expected, affine = reslice(data, img.affine, 1.0, order=3)
+    expected = np.clip(expected, data.min(), data.max())     # the file step clips overshoot
+    assert out.shape == expected.shape == (10, 10, 10)
+    np.testing.assert_allclose(out.affine, affine, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(out.dataobj), expected, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("plugin", ["Linear", "MultiProc"])
@@ -39,6 +47,10 @@ def test_baseline_workflow_maps_over_inputs(tmp_path):
     graph = wf.run()
     node = next(n for n in graph.nodes() if n.name == "reslice")
     assert [nib.load(f).shape for f in node.result.outputs.out_file] == [(8, 8, 8)] * 2
+    for src, out in zip(files, node.result.outputs.out_file):
+        img = nib.load(src)
+        expected, _ = reslice(np.asarray(img.dataobj, np.float32), img.affine, 1.0, order=1)
+        np.testing.assert_allclose(np.asarray(nib.load(out).dataobj), expected, atol=1e-4)
 
 
 def test_unires_interface_carries_a_label_map(tmp_path):

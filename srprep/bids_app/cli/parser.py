@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="label maps (BIDS-named, e.g. sub-01_dseg.nii.gz; files, or folders "
                          "searched for *_dseg/*_mask.nii[.gz] not in a template space) to "
                          "carry onto the output grid with the input whose grid each shares")
+    ur.add_argument("--include-echoes", action="store_true",
+                    help="make each echo of a multi-echo image a channel of its own "
+                         "(default: echo- images are skipped with a warning)")
     ur.add_argument("--denoising", action="store_true",
                     help="keep the native voxel size (MTV denoising when sizes agree)")
     ur.add_argument("--no-coregister", action="store_true",
@@ -173,8 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     dl = parser.add_argument_group("learned methods (babyai, easysr, pccnn)")
     dl.add_argument("--atlas", type=Path, default=None,
-                    help="registration target for babyai (e.g. the infant atlas; default: "
-                         "MNI152 on the 182x218x182 1 mm grid)")
+                    help="babyai's atlas (FILE, or 'mni152' for the adult MNI152 on the "
+                         "182x218x182 1 mm grid); default: the atlas the weights were "
+                         "trained on (released weights: the infant atlas, "
+                         "'srprep-weights fetch babyai-atlas')")
     dl.add_argument("--sw-overlap", type=float, default=0.5,
                     help="sliding-window overlap (default 0.5, the BABY-AI reference)")
     dl.add_argument("--sw-mode", choices=["constant", "gaussian"], default="constant",

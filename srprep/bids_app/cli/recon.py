@@ -74,13 +74,19 @@ def _label(path: Path) -> str:
 def _weights(opts) -> tuple[Path | None, str]:
     if "aid" not in opts.method:
         return None, ""
+    from srprep.models.aid.configs import is_latent, released_name
+
     if opts.weights is not None:
         if not opts.weights.is_file():
             raise ConfigurationError(f"--weights {opts.weights}: no such file")
         side = opts.weights.with_suffix(".json")
+    if is_latent(opts.model) and (opts.weights is None or not side.is_file()):
+        raise ConfigurationError(
+            f"--model {opts.model}: this prior works in a VQ autoencoder's latent space and "
+            "srprep has no decoder for it, so it cannot reconstruct k-space")
+    if opts.weights is not None:
         return opts.weights.resolve(), "" if side.is_file() else opts.model
     from srprep.models import weights as W
-    from srprep.models.aid.configs import released_name
 
     name = opts.model if opts.model in W.REGISTRY else None
     if name is None:

@@ -79,7 +79,9 @@ def _learned_options(opts) -> dict:
     if not 0 <= opts.sw_overlap < 1:
         raise UsageError(f"--sw-overlap must be in [0, 1), got {opts.sw_overlap}")
     out = {"overlap": opts.sw_overlap, "mode": opts.sw_mode, "batch_size": opts.sw_batch_size}
-    if opts.atlas is not None:
+    if opts.atlas is not None and str(opts.atlas).lower() == "mni152":
+        out["atlas"] = "mni152"                 # the adult template, only when asked
+    elif opts.atlas is not None:
         atlas = opts.atlas.expanduser().resolve()
         if not atlas.is_file():
             raise UsageError(f"--atlas {opts.atlas} not found")
@@ -156,6 +158,8 @@ def _unires_options(opts) -> dict:
         out["res_origin"] = True
     if labels:
         out["label_files"] = labels
+    if opts.include_echoes:
+        out["include_echoes"] = True
     return out
 
 

@@ -59,3 +59,28 @@ class MethodSpec:
     needs_weights: bool = False
     #: workflow nodes that run on the GPU when one is used (get GPU resources on SLURM)
     gpu_nodes: tuple[str, ...] = ()
+
+
+def on_grid(image_file, source: SourceImage, *, atol: float = 1e-4) -> bool:
+    """Whether an output lies voxel for voxel on a source image's grid."""
+    import nibabel as nib
+    import numpy as np
+
+    out, src = nib.load(str(image_file)), nib.load(str(source.path))
+    return out.shape[:3] == src.shape[:3] and bool(np.allclose(out.affine, src.affine, atol=atol))
+
+
+def grid_space(image_file, own: list[SourceImage], others: list[SourceImage]
+               ) -> tuple[str | None, SourceImage | None]:
+    """The ``space-`` label and spatial reference of an output.
+
+    On one of its own sources' grid: no ``space-`` (native), that source.  On another
+    input's grid (e.g. a T2w reconstructed on the session's T1w): ``space-<its suffix>``
+    (``space-T1w``) and that input.  On neither: (None, None)."""
+    for src in own:
+        if on_grid(image_file, src):
+            return None, src
+    for src in others:
+        if on_grid(image_file, src):
+            return src.name.suffix, src
+    return None, None

@@ -1,6 +1,8 @@
-"""BIDS adapter of UniRes: one reconstruction per session, one channel per contrast."""
+"""BIDS adapter of UniRes: one reconstruction per session, one channel per distinct
+acquisition (suffix and every entity but ``run-``); runs of one acquisition are repeats."""
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from pathlib import Path
 
@@ -8,7 +10,9 @@ import numpy as np
 
 from ..naming import BIDSName, resolution_label
 from ..query import SourceImage
-from .base import Derivative, Job, MethodSpec
+from .base import Derivative, Job, MethodSpec, grid_space
+
+log = logging.getLogger("srprep")
 
 #: contrasts listed first become the co-registration reference (high-res structurals)
 _REFERENCE_ORDER = ("T1w", "UNIT1", "T2w", "FLAIR", "PDw", "PD", "T2starw")
@@ -22,19 +26,48 @@ def _suffix_rank(suffix: str) -> tuple[int, str]:
     return (_REFERENCE_ORDER.index(suffix) if suffix in _REFERENCE_ORDER else 99, suffix)
 
 
+#: ``part-`` values that are not magnitude images (never an anatomical channel)
+_NOT_MAGNITUDE = ("phase", "real", "imag")
+
+
+def _channel_key(src: SourceImage) -> str:
+    """What makes an image its own channel: every entity but sub/ses/run, and the suffix.
+
+    Images differing only by ``run-`` are repeats of one channel (fitted jointly); an
+    ``acq-mprage`` and an ``acq-spgr`` T1w, or a ``ce-`` contrast-enhanced T1w, are
+    different channels."""
+    ents = [f"{k}-{v}" for k, v in src.name.entities.items() if k not in ("sub", "ses", "run")]
+    return "_".join(ents + [src.name.suffix])
+
+
+def _usable(src: SourceImage, include_echoes: bool) -> bool:
+    ents = src.name.entities
+    if ents.get("part") in _NOT_MAGNITUDE:
+        log.warning("unires: %s is a part-%s image, not an anatomical channel: skipped",
+                    src.name.filename, ents["part"])
+        return False
+    if "echo" in ents and not include_echoes:
+        log.warning("unires: %s is one echo of a multi-echo series: skipped "
+                    "(--include-echoes makes each echo a channel)", src.name.filename)
+        return False
+    return True
+
+
 def _plan(sources: list[SourceImage], settings) -> list[Job]:
+    include_echoes = bool(settings.method_options.get("unires", {}).get("include_echoes"))
     sessions: dict[str | None, list[SourceImage]] = defaultdict(list)
     for s in sources:
-        if s.datatype == "anat":
+        if s.datatype == "anat" and _usable(s, include_echoes):
             sessions[s.session].append(s)
     jobs = []
     for session in sorted(sessions, key=lambda x: x or ""):
-        images = sorted(sessions[session], key=lambda s: (_suffix_rank(s.name.suffix), s.relpath))
-        suffixes = list(dict.fromkeys(s.name.suffix for s in images))
-        channels = [suffixes.index(s.name.suffix) for s in images]
-        job = Job("unires", images, {"channels": channels, "names": suffixes})
+        images = sorted(sessions[session], key=lambda s: (_suffix_rank(s.name.suffix),
+                                                          _channel_key(s), s.relpath))
+        keys = list(dict.fromkeys(_channel_key(s) for s in images))
+        channels = [keys.index(_channel_key(s)) for s in images]
+        job = Job("unires", images, {"channels": channels, "names": keys})
         job.params.update(_label_maps(images, settings))
-        job.params["warnings"] = _memory_warnings(images, len(suffixes), settings)
+        job.params["warnings"] = _memory_warnings(images, len(keys), settings)
         jobs.append(job)
     return jobs
 
@@ -91,6 +124,7 @@ def options(settings) -> dict:
     """UniRes settings for the fit task from the run settings."""
     opts = dict(settings.method_options.get("unires", {}))
     opts.pop("label_files", None)
+    opts.pop("include_echoes", None)             # planning only
     if opts.pop("denoising", False):
         opts["voxel_size"] = None
     else:
@@ -116,7 +150,8 @@ def _build(jobs: list[Job], settings):
 
 
 def _common_name(repeats: list[SourceImage]) -> BIDSName:
-    """Entities shared by all repeats of a channel (differing run/acq... are dropped)."""
+    """Entities shared by all repeats of a channel: only a ``run-`` that differs between
+    them is dropped (every other entity is part of the channel)."""
     first = repeats[0].name
     shared = {k: v for k, v in first.entities.items()
               if all(r.name.entities.get(k) == v for r in repeats)}
@@ -146,12 +181,14 @@ def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
     derivatives = []
     for c, (name, out_file) in enumerate(zip(job.params["names"], outputs["out_files"])):
         repeats = [s for s, ch in zip(job.sources, job.params["channels"]) if ch == c]
-        bids = _common_name(repeats).with_entities(res=res, desc="unires")
+        # on another input's lattice (the T1w's, grid "auto"): say so with space-<suffix>
+        space, on = grid_space(out_file, repeats, [s for s in job.sources if s not in repeats])
+        bids = _common_name(repeats).with_entities(space=space, res=res, desc="unires")
         sidecar = {
             "Description": "UniRes multi-contrast super-resolution (MTV prior, slice-profile "
                            "forward model) of the session's anatomical images.",
             "Sources": [s.uri for s in repeats],
-            "SpatialReference": reference.uri,
+            "SpatialReference": (on or reference).uri,
             "Resolution": {res: f"{' x '.join(f'{v:g}' for v in vs)} mm voxels"},
             "SkullStripped": False,
             "srprep": {

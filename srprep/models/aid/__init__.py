@@ -12,7 +12,12 @@ Deviations from the reference (documented where they live): full causal attentio
 sampling mode (``released_attention=True`` restores the release), cold start conditions on
 the frames already generated, windows shorter than ``seq_length`` are allowed, training
 sequences never straddle two volumes, the data-consistency step of a one-channel (real)
-prior keeps the real part only.
+prior keeps the real part only.  Refused instead of run silently: k-space whose matrix
+differs from the prior's image size, and the latent-space ``cardiac_latent`` release
+(srprep has no decoder for its VQ autoencoder).  With the fully sampled first slice
+(``--first-slice full``) slice 0 is left out of every method's PSNR/NRMSE, as in the
+reference's evaluation; the random mask draws the reference's own lines (legacy NumPy
+generator, seed 1234).
 """
 from __future__ import annotations
 

@@ -51,6 +51,13 @@ def released_name(name: str) -> str:
     return key
 
 
+def is_latent(name: str) -> bool:
+    """Whether a released prior works in an autoencoder's latent space (``cardiac_latent``):
+    its samples need the VQ decoder, which srprep does not implement."""
+    args, _ = RELEASED.get(ALIASES.get(name, name), ({}, 0))
+    return bool(args.get("latent"))
+
+
 def _ints(value) -> tuple:
     if isinstance(value, str):
         return tuple(float(v) if "." in v else int(v) for v in value.replace(" ", "").split(",") if v)

@@ -181,14 +181,16 @@ def reconstruct_volume(model: CausalUNet, kspace: np.ndarray, mask: np.ndarray,
     coil sensitivities, or None for single-coil data (``coils`` = 1). Returns (S, ny, nx)
     complex images in the units of the input (coil-combined)."""
     settings = settings or DCSettings()
-    div = 2 ** (len(model.config.channel_mult) - 1)
-    grid = tuple(np.shape(kspace)[-2:])
-    if grid[0] % div or grid[1] % div:
+    grid = tuple(int(n) for n in np.shape(kspace)[-2:])
+    size = int(model.config.image_size)
+    if grid != (size, size):
+        # the network would run on any multiple of its down-sampling, but a prior used at
+        # another matrix size sees anatomy at another scale: refuse instead of guessing
         from srprep.core.errors import InputError
 
-        raise InputError(f"image grid {grid[0]}x{grid[1]} is not divisible by {div}, which the "
-                         f"model needs (trained on {model.config.image_size}x"
-                         f"{model.config.image_size}); crop or pad the k-space")
+        raise InputError(f"the AID prior was trained on {size}x{size} images but the k-space "
+                         f"gives {grid[0]}x{grid[1]}; use a prior trained at this size "
+                         f"(srprep-train aid --slice-size) or crop/pad the k-space")
     model = model.to(device).eval()
     diffusion = GaussianDiffusion.linear(1000, learn_sigma=model.config.learn_sigma,
                                          respacing=settings.steps)

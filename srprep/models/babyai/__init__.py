@@ -21,6 +21,10 @@ Deviations from the reference code (documented, fixed on purpose):
 * **Output**: the reference writes the padded 192x224x192 volume in normalised units;
   srprep crops back to the atlas grid, restores the T2w's intensity scale and resamples
   to the subject's native T1w grid.
+* **Alignment** (the reference leaves registration to the user): the T1w is registered to
+  the atlas and the T2w to the session's T1w, the transforms composed (one interpolation
+  per channel, channels aligned with each other); inputs already on the atlas grid are
+  used as they are.  The default atlas is the one the weights were trained on.
 
 Layout: ``network`` (U-Net, official checkpoint I/O), ``inference`` (windowed prediction
 on the atlas grid), ``data`` (thick-slice training pairs, patch sampling), ``train``

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from srprep.core.normalise import percentile_scale
 from srprep.core.patches import extract, grid_corners, random_corners
 from srprep.core.synth import decimate_and_zoom, thick_slices, upsample_to
 
@@ -28,11 +29,18 @@ class Subject:
     guide: Path | None = None
     voxel_mm: float = 1.0
     name: str = ""
+    #: the target before padding and scaling, and the padding ((before, after) per axis):
+    #: what the reference's decimation acts on (``--synthesis reference``)
+    raw: Path | None = None
+    pad: tuple | None = None
 
     def open(self) -> tuple[np.ndarray, np.ndarray | None]:
         t = np.load(self.target, mmap_mode="r")
         g = np.load(self.guide, mmap_mode="r") if self.guide is not None else None
         return t, g
+
+    def open_raw(self) -> np.ndarray | None:
+        return None if self.raw is None else np.load(self.raw, mmap_mode="r")
 
 
 @dataclass
@@ -52,13 +60,24 @@ class Degradation:
             return axis, float(rng.choice(ks)) * voxel_mm
         return axis, float(rng.uniform(lo, hi))
 
-    def apply(self, target: np.ndarray, axis: int, thickness: float, voxel_mm: float
-              ) -> np.ndarray:
-        """Low-resolution version of ``target`` interpolated back to its grid."""
+    def apply(self, target: np.ndarray, axis: int, thickness: float, voxel_mm: float, *,
+              raw: np.ndarray | None = None, pad=None) -> np.ndarray:
+        """Low-resolution version of ``target`` interpolated back to its grid.
+
+        ``reference`` reproduces BABY-AI's training pairs: the *unpadded, unscaled* target
+        ``raw`` is decimated and zoomed back (factor N / ceil(N / k) along the axis), then
+        zero-padded by ``pad`` and scaled on its own (1st/99th percentiles of the positive
+        voxels, clipped to [0, 1]), as the reference does to every volume it loads."""
         data = np.asarray(target, dtype=np.float32)
         if self.model == "reference":
-            _, up = decimate_and_zoom(data, int(round(thickness / voxel_mm)), axis)
-            return up.astype(np.float32)
+            if raw is None or pad is None:
+                raise ValueError("--synthesis reference decimates the unpadded, unscaled "
+                                 "target: prepare subjects with prepare_training_pair")
+            _, up = decimate_and_zoom(np.asarray(raw), int(round(thickness / voxel_mm)), axis)
+            scaled, _ = percentile_scale(np.pad(up, [tuple(p) for p in pad]))
+            if scaled.shape != data.shape:
+                raise ValueError(f"padded reference input {scaled.shape} != target {data.shape}")
+            return scaled
         affine = np.diag([voxel_mm] * 3 + [1.0])
         lr, lr_affine = thick_slices(data, affine, axis=axis, thickness=thickness,
                                      profile=self.profile)
@@ -97,7 +116,8 @@ class PatchDataset(Dataset):
         for index, subject in enumerate(self.subjects):
             target, guide = subject.open()
             axis, thickness = self.degradation.draw(rng, subject.voxel_mm)
-            degraded = self.degradation.apply(target, axis, thickness, subject.voxel_mm)
+            degraded = self.degradation.apply(target, axis, thickness, subject.voxel_mm,
+                                              raw=subject.open_raw(), pad=subject.pad)
             fg = np.asarray(target) > self.sampler.threshold
             corners = random_corners(target.shape, self.sampler.patch, self.sampler.per_subject,
                                      rng, foreground=fg,

@@ -1,6 +1,6 @@
-"""BABY-AI inference on a T1w/T2w pair already on the atlas grid (the reference's
-``inference.py``: zero padding to a multiple of 32, 32^3 windows, uniform or Gaussian
-blending)."""
+"""BABY-AI inference: bringing a session's T1w/T2w pair onto the atlas grid, and the
+network on that grid (the reference's ``inference.py``: zero padding to a multiple of 32,
+32^3 windows, uniform or Gaussian blending)."""
 from __future__ import annotations
 
 from .network import from_official_checkpoint
@@ -32,3 +32,40 @@ def infer_files(t1w_file, t2w_file, weights_file, out_file, *, overlap: float = 
     save_image(out[crop], t1.affine, out_file, dtype=np.float32)
     return {"padded_shape": list(padded.shape[:3]), "windows_overlap": overlap, "mode": mode,
             "residual": bool(getattr(net, "residual", False))}
+
+
+def align_to_atlas(t1w_file, t2w_file, atlas_file, t1w_transform, t2w_transform, *,
+                   fast: bool = True) -> dict:
+    """Transforms that pull the T1w and the T2w onto the atlas grid.
+
+    The T1w is registered to the atlas (rigid) and the T2w to the T1w of its own session
+    (rigid, within subject); the T2w's transform is the composition, so both channels
+    meet on the atlas grid as well as the two scans agree, and each is interpolated
+    once.  An input already on its target's grid (the reference's documented use: data
+    registered to the atlas beforehand) gets the identity and is not resampled.
+    """
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from srprep.core.register import (compose_transform_files, register_files, same_grid,
+                                      write_ras_matrix)
+
+    info = {}
+    if same_grid(t1w_file, atlas_file):
+        write_ras_matrix(np.eye(4), t1w_transform)
+        info["t1w_to_atlas"] = "identity (already on the atlas grid)"
+    else:
+        register_files(t1w_file, atlas_file, t1w_transform, transform="rigid", fast=fast)
+        info["t1w_to_atlas"] = "rigid registration"
+    with tempfile.TemporaryDirectory() as tmp:
+        within = Path(tmp) / "t2w_to_t1w.mat"
+        if same_grid(t2w_file, t1w_file):
+            write_ras_matrix(np.eye(4), within)
+            info["t2w_to_t1w"] = "identity (already on the T1w grid)"
+        else:
+            register_files(t2w_file, t1w_file, within, transform="rigid", fast=fast)
+            info["t2w_to_t1w"] = "rigid registration"
+        compose_transform_files(t1w_transform, within, t2w_transform)
+    return info

@@ -57,7 +57,14 @@ def infer_config(state: dict) -> dict:
         channels.append(int(state[key].shape[0]))
         depth += 1
     bottleneck = "model.1." + "submodule.1." * (depth - 1) + "submodule"
-    channels.append(int(state[f"{bottleneck}.conv.unit0.conv.weight"].shape[0]))
+    key = f"{bottleneck}.conv.unit0.conv.weight"
+    if depth == 0 or key not in state:
+        from srprep.core.errors import ConfigurationError
+
+        absent = key if depth else "model.0.conv.unit0.conv.weight"
+        raise ConfigurationError(f"not a BABY-AI (MONAI UNet) state_dict: no {absent} "
+                                 f"(keys: {', '.join(sorted(state)[:3])}...)")
+    channels.append(int(state[key].shape[0]))
     units = sum(1 for k in state if k.startswith("model.0.conv.unit") and k.endswith("conv.weight"))
     return {"channels": tuple(channels), "num_res_units": units}
 

@@ -197,7 +197,8 @@ def evaluate_subjects(weights: Path, subjects: list[Subject], cases) -> list[dic
         target, guide = (np.asarray(v) for v in subject.open())
         mask = target > 0.05
         for axis, thickness in cases:
-            lr = degrade.apply(target, axis, thickness, subject.voxel_mm)
+            lr = degrade.apply(target, axis, thickness, subject.voxel_mm,
+                               raw=subject.open_raw(), pad=subject.pad)
             out = sliding_window(net, np.stack([guide, lr]), overlap=0.5, mode="gaussian",
                                  batch_size=8)[0]
             rows.append({"subject": subject.name, "axis": axis, "thickness_mm": thickness,
@@ -209,7 +210,8 @@ def evaluate_subjects(weights: Path, subjects: list[Subject], cases) -> list[dic
 def train_from_prepared(prepared: list[dict], split: dict, config: dict, out_dir: Path,
                         resume=None) -> tuple[Path, dict]:
     subjects = {p["name"]: Subject(Path(p["target"]), Path(p["guide"]), float(p["voxel_mm"]),
-                                   p["name"]) for p in prepared}
+                                   p["name"], Path(p["target_raw"]) if p.get("target_raw") else None,
+                                   p.get("pad")) for p in prepared}
     cfg = config_from_dict(config)
     result = train([subjects[n] for n in split["train"]], [subjects[n] for n in split["val"]],
                    out_dir, cfg, resume=resume)

@@ -19,7 +19,6 @@ from srprep.core.noise import NoiseEstimate, estimate_noise
 from srprep.core.resample import resample
 
 from .meanspace import mean_space
-
 from .projection import Projection
 from .solver import ADMM, Observation, Options
 
@@ -75,6 +74,7 @@ class Result:
     interleave: list[float] = field(default_factory=list)
     grid_source: str = ""
     lam: list[float] = field(default_factory=list)    # final lambda per channel
+    notes: list[str] = field(default_factory=list)    # requested options that did not run
 
     def summary(self) -> dict:
         return {
@@ -84,7 +84,8 @@ class Result:
             "noise_method": [None if n is None else n.method for n in self.noise],
             "contrast": [None if n is None else round(n.mu, 4) for n in self.noise],
             "lambda": [float(f"{v:.4g}") for v in self.lam],
-            "warnings": [n.warning for n in self.noise if n is not None and n.warning],
+            "warnings": [n.warning for n in self.noise if n is not None and n.warning]
+            + list(self.notes),
             "interleave_factors": [round(math.exp(s), 5) for s in self.interleave],
         }
 
@@ -223,10 +224,22 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
                           dtype=dtype, device=device)
         data = torch.as_tensor(np.ascontiguousarray(im.data), dtype=dtype, device=device)
         observations.append(Observation(data, im.channel, proj, est.precision, s.ct))
+    # as UniRes: no interleave scaling unless super-resolving, no joint rigid update for a
+    # single image or on a shared input grid -- but say so instead of dropping the option
+    scaling = s.scaling and mode == "sr"
+    if s.scaling and not scaling:
+        result.notes.append("--scale (interleave correction) is off when the inputs already "
+                            "have the output voxel size (denoising), as in UniRes")
+    unified_rigid = s.unified_rigid and len(images) > 1 and mode != "identity"
+    if s.unified_rigid and not unified_rigid:
+        result.notes.append("--unified-rigid was not run: " + (
+            "a single input" if len(images) == 1 else
+            "all inputs share one grid (nothing to re-align)"))
+    for note in result.notes:
+        log.warning("unires: %s", note)
     options = Options(reg_scale=s.reg_scale, levels=s.levels, max_iter=s.max_iter,
                       tolerance=s.tolerance, cg_max_iter=s.cg_max_iter, cg_tol=s.cg_tol,
-                      scaling=s.scaling and mode != "identity",
-                      unified_rigid=s.unified_rigid and len(images) > 1 and mode != "identity")
+                      scaling=scaling, unified_rigid=unified_rigid)
     y = torch.as_tensor(y0, dtype=dtype, device=device)
     admm = ADMM(observations, y, _lambda0(noise, images, n_channels, mode, s.ct),
                 _voxel_sizes(y_affine), options)

@@ -58,9 +58,11 @@ def shrink(v: torch.Tensor, threshold: float) -> torch.Tensor:
 
 def schedule(reg_scale: float, levels: int, n_images: int) -> list[float]:
     """Coarse-to-fine multipliers: powers of two from 2^(p+K) down to 2^(p+1), then
-    ``reg_scale``, where 2^p is the power of two closest to ``reg_scale``.
+    ``reg_scale``, where 2^p is the power of two closest to ``reg_scale`` (by distance,
+    as UniRes: 5.8 -> 4, so 32, 16, 8, 5.8; on a tie the smaller power).
     Defaults (4, 3) give 32, 16, 8, 4.  A single image uses ``reg_scale`` only."""
     if n_images <= 1 or levels <= 0:
         return [float(reg_scale)]
-    p = round(math.log2(reg_scale))
+    lo = math.floor(math.log2(reg_scale))
+    p = lo + 1 if 2 ** (lo + 1) - reg_scale < reg_scale - 2 ** lo else lo
     return [float(2 ** (p + k)) for k in range(levels, 0, -1)] + [float(reg_scale)]

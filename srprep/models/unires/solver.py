@@ -87,7 +87,8 @@ def conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], b: torch.T
                        x: torch.Tensor, *, max_iter: int = 20, tol: float = 1e-3
                        ) -> tuple[torch.Tensor, int]:
     """Warm-started CG without preconditioner and UniRes' max-gain stopping rule:
-    with ``q_k = a_k (a_k p'Ap + 2 r'r)``, stop when ``|q_k-1 - q_k| / range(q) < tol``."""
+    with ``q_k = a_k (a_k p'Ap + 2 r'r)``, stop when ``|q_k-1 - q_k| / range(q) < tol``,
+    where ``r`` is the residual *after* the step (as UniRes/nitorch)."""
     r = b - apply(x)
     p = r.clone()
     rr = float((r * r).sum(dtype=torch.float64))
@@ -103,8 +104,8 @@ def conjugate_gradient(apply: Callable[[torch.Tensor], torch.Tensor], b: torch.T
         alpha = rr / pap
         x = x + alpha * p
         r = r - alpha * ap
-        qs.append(alpha * (alpha * pap + 2 * rr))
         rr_new = float((r * r).sum(dtype=torch.float64))
+        qs.append(alpha * (alpha * pap + 2 * rr_new))
         if len(qs) > 1:
             spread = max(qs) - min(qs)
             if spread > 0 and abs(qs[-2] - qs[-1]) / spread < tol:
@@ -224,7 +225,7 @@ class ADMM:
                 for o in self.obs:
                     if not o.ct and update_interleave(o, self.y[o.channel]):
                         o.invalidate()
-            if opts.unified_rigid:
+            if opts.unified_rigid and it >= 1:      # UniRes: from the second iteration on
                 for i, o in enumerate(self.obs):
                     if i > 0 and update_rigid(o, self.y[o.channel]):  # image 0 fixes the gauge
                         o.invalidate()

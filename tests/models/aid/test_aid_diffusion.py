@@ -213,3 +213,13 @@ def test_context_dropout_and_noise_options():
         noisy = d.training_losses_temporal(net, seq, t=t, noise=noise, context_noise=0.5,
                                            generator=torch.Generator().manual_seed(0))["loss"]
         assert not torch.allclose(plain, noisy)
+
+
+def test_prior_size_must_match_the_kspace():
+    """A 16x16 prior on 32x32 k-space ran silently before; now a one-line input error."""
+    from srprep.core.errors import InputError
+
+    net = build(TINY2).eval()
+    ks = np.zeros((2, 1, 32, 32), np.complex64)
+    with pytest.raises(InputError, match="trained on 16x16 images but the k-space gives 32x32"):
+        reconstruct_volume(net, ks, np.ones(32, bool), None, DCSettings(steps=2))

@@ -44,9 +44,61 @@ def test_degradation_models():
     draws = {ref.draw(rng, 1.0) for _ in range(50)}
     assert {a for a, _ in draws} == {2} and {t for _, t in draws} <= {2.0, 3.0, 4.0, 5.0}
     vol = np.random.default_rng(1).random((20, 20, 40)).astype(np.float32)
-    out = ref.apply(vol, 2, 4.0, 1.0)
+    with pytest.raises(ValueError, match="unpadded, unscaled"):
+        ref.apply(vol, 2, 4.0, 1.0)
+    out = ref.apply(vol, 2, 4.0, 1.0, raw=vol, pad=[[0, 0]] * 3)
     assert out.shape == vol.shape
     phys = Degradation((2.5, 2.5))
     assert phys.draw(rng, 1.0)[1] == 2.5
     smooth = phys.apply(vol, 0, 4.0, 1.0)
     assert smooth.shape == vol.shape and smooth.std() < vol.std()
+
+
+def _reference_pair_input(gt: np.ndarray, k: int, axis: int) -> np.ndarray:
+    """BABY-AI's training input, written out from its scripts (spec section 3, 2.x):
+    keep slices 0, k, 2k... of the raw ground truth, scipy zoom (order 3) by N/ceil(N/k)
+    back to N, zero-pad to 192x224x192 (floor/ceil split), scale by the 1st/99th
+    percentiles of the positive voxels (eps 1e-6) and clip to [0, 1]."""
+    from scipy import ndimage
+
+    index = [slice(None)] * 3
+    index[axis] = slice(0, None, k)
+    lr = gt.astype(np.float64)[tuple(index)]
+    factors = [1.0] * 3
+    factors[axis] = gt.shape[axis] / np.ceil(gt.shape[axis] / k)
+    up = ndimage.zoom(lr, factors, order=3)
+    diff = np.array((192, 224, 192)) - np.array(up.shape)
+    up = np.pad(up, [(d // 2, d - d // 2) for d in diff])
+    p1, p99 = np.percentile(up[up > 0], [1, 99])
+    return np.clip((up - p1) / (p99 - p1 + 1e-6), 0, 1)
+
+
+@pytest.mark.parametrize("k, axis", [(4, 2), (5, 1)])
+def test_reference_synthesis_reproduces_the_official_pairs(tmp_path, k, axis):
+    """Decimation on the unpadded raw volume (factor 182/46 for k=4, not 192/48 = 4),
+    padding afterwards, the input scaled on its own."""
+    from srprep.core.normalise import percentile_scale
+    from srprep.core.patches import pad_to_multiple
+
+    rng = np.random.default_rng(k)
+    z, y, x = np.meshgrid(*(np.linspace(-1, 1, n) for n in (182, 218, 182)), indexing="ij")
+    head = (x ** 2 + y ** 2 + z ** 2) < 0.8
+    gt = (head * (600 + 300 * np.sin(6 * x) * np.cos(5 * y) + 50 * rng.random(head.shape))
+          ).astype(np.float32)
+    padded, _, crop = pad_to_multiple(gt, np.eye(4), 32)
+    target, _ = percentile_scale(padded)
+    np.save(tmp_path / "t.npy", target)
+    np.save(tmp_path / "raw.npy", gt)
+    pad = [[c.start, n - c.stop] for c, n in zip(crop, padded.shape)]
+    assert pad == [[5, 5], [3, 3], [5, 5]]
+    subject = Subject(tmp_path / "t.npy", None, 1.0, "s", tmp_path / "raw.npy", pad)
+    ref = Degradation((k, k), axes=(axis,), model="reference")
+    ours = ref.apply(subject.open()[0], axis, float(k), 1.0, raw=subject.open_raw(), pad=subject.pad)
+    expected = _reference_pair_input(gt, k, axis)
+    assert ours.shape == expected.shape == (192, 224, 192)
+    np.testing.assert_allclose(ours, expected, atol=2e-6)
+    # what the old synthesis did (decimating the padded, scaled target) is visibly different
+    from srprep.core.synth import decimate_and_zoom
+
+    _, old = decimate_and_zoom(target, k, axis)
+    assert np.abs(old - expected).max() > 0.05

@@ -62,8 +62,12 @@ def test_wrong_checkpoint_is_refused(tmp_path):
     with pytest.raises(ConfigurationError, match="shape mismatch"):
         babyai.from_official_checkpoint(tmp_path / "bad.pth")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "junk.pth")
-    with pytest.raises((ConfigurationError, KeyError)):
+    with pytest.raises(ConfigurationError, match="not a BABY-AI .MONAI UNet. state_dict: no "
+                                                 "model.0.conv.unit0.conv.weight .keys: weights"):
         babyai.from_official_checkpoint(tmp_path / "junk.pth")
+    torch.save({k: v for k, v in state.items() if k.startswith("model.0.")}, tmp_path / "half.pth")
+    with pytest.raises(ConfigurationError, match="no model.1.submodule.conv.unit0.conv.weight"):
+        babyai.from_official_checkpoint(tmp_path / "half.pth")
 
 
 @pytest.mark.slow

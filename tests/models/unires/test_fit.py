@@ -178,3 +178,48 @@ def test_output_grid_is_the_lattice_of_an_input_at_the_output_resolution():
     assert output_grid(affines, shapes, [2.0, 2.0, 4.0])[3] == "input 1"
     with pytest.raises(ValueError, match="grid rule"):
         output_grid(affines, shapes, 2.0, "nearest")
+
+
+def _denoising_pair(ph):
+    """Two noisy copies of the PDw truth on the output voxel size, the second shifted by
+    one voxel: UniRes' denoising mode (not the identity grid)."""
+    rng = np.random.default_rng(5)
+    shifted = ph.affine.copy()
+    shifted[:3, 3] += ph.affine[:3, 0]
+    images = []
+    for affine in (ph.affine, shifted):
+        noisy = np.abs(ph.truth[2] + rng.normal(0, 60, ph.shape) + 1j * rng.normal(0, 60, ph.shape))
+        images.append(InputImage(noisy.astype(np.float32), affine, 0))
+    return images
+
+
+def test_interleave_scaling_is_off_in_denoising_mode_and_says_so(ellipsoid):
+    out = fit(_denoising_pair(ellipsoid), Settings(voxel_size=None, scaling=True, max_iter=3),
+              progress=None)
+    assert out.mode == "denoise"
+    assert out.interleave == [0.0, 0.0]                     # not estimated (UniRes 7)
+    assert any("--scale" in w for w in out.summary()["warnings"])
+
+
+def test_dropped_unified_rigid_is_reported(ellipsoid):
+    single = fit([ellipsoid.images[0]], Settings(unified_rigid=True, max_iter=2), progress=None)
+    assert any("--unified-rigid was not run: a single input" in w
+               for w in single.summary()["warnings"])
+    im = ellipsoid.images[2]
+    twin = [InputImage(im.data, im.affine, 0), InputImage(im.data.copy(), im.affine, 0)]
+    same = fit(twin, Settings(voxel_size=None, unified_rigid=True, max_iter=2), progress=None)
+    assert same.mode == "identity"
+    assert any("share one grid" in w for w in same.summary()["warnings"])
+    plain = fit(ellipsoid.images, Settings(max_iter=2), progress=None)
+    assert plain.summary()["warnings"] == []
+
+
+def test_joint_rigid_update_starts_at_the_second_iteration():
+    motion = [np.eye(4), _rigid((1.5, -1, 0.8), (1.0, -0.8, 0.6)), np.eye(4)]
+    ph = ellipsoid_phantom(motion=motion)
+    one = fit(ph.images, Settings(unified_rigid=True, max_iter=1), progress=None)
+    two = fit(ph.images, Settings(unified_rigid=True, max_iter=2), progress=None)
+    for r in one.rigid:                                      # UniRes: from iteration 1 on
+        np.testing.assert_array_equal(r, np.eye(4))
+    assert np.abs(two.rigid[1] - np.eye(4)).max() > 1e-4      # then every iteration
+    np.testing.assert_array_equal(two.rigid[0], np.eye(4))

@@ -24,7 +24,11 @@ def test_gradient_values_and_dirichlet_boundary():
 
 
 @pytest.mark.parametrize("final, expected", [(4, [32, 16, 8, 4]), (10, [64, 32, 16, 10]),
-                                             (1, [8, 4, 2, 1])])
+                                             (1, [8, 4, 2, 1]),
+                                             # nearest power of two by distance, not by log2:
+                                             # 5.8 is nearer 4 than 8 (log2 rounding gave 8)
+                                             (5.8, [32, 16, 8, 5.8]), (7, [64, 32, 16, 7]),
+                                             (2.9, [16, 8, 4, 2.9]), (0.3, [2, 1, 0.5, 0.3])])
 def test_schedule(final, expected):
     assert prior.schedule(final, 3, 3) == expected
     assert prior.schedule(final, 3, 1) == [final]

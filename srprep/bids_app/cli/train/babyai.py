@@ -82,11 +82,15 @@ def run(opts) -> int:
                           config=config, register=not opts.no_register,
                           resume=str(opts.resume) if opts.resume else None)
 
+    trained_on = ({"file": str(atlas)} if opts.atlas else
+                  {"template": "mni152", "resolution": opts.atlas_resolution})
+
     def export(outputs, report) -> dict:
         target = out / "babyai" / "pretrained_weights.pth"
         copy_file(outputs.weights, target)
-        if config["network"].get("residual"):   # the loader needs to know (models.babyai)
-            write_json(target.with_suffix(".json"), config["network"])
+        # the loader reads "residual"; the App takes the atlas the model was trained on
+        write_json(target.with_suffix(".json"), {"residual": False, **config["network"],
+                                                 "atlas": trained_on})
         return {"weights": target}
 
     return common.run_and_report(
