@@ -52,20 +52,16 @@ def align_to_atlas(t1w_file, t2w_file, atlas_file, t1w_transform, t2w_transform,
     from srprep.core.register import (compose_transform_files, register_files, same_grid,
                                       write_ras_matrix)
 
-    info = {}
-    if same_grid(t1w_file, atlas_file):
-        write_ras_matrix(np.eye(4), t1w_transform)
-        info["t1w_to_atlas"] = "identity (already on the atlas grid)"
-    else:
-        register_files(t1w_file, atlas_file, t1w_transform, transform="rigid", fast=fast)
-        info["t1w_to_atlas"] = "rigid registration"
+    def rigid(moving, fixed, out, target: str) -> str:
+        if same_grid(moving, fixed):
+            write_ras_matrix(np.eye(4), out)
+            return f"identity (already on the {target} grid)"
+        register_files(moving, fixed, out, transform="rigid", fast=fast)
+        return "rigid registration"
+
+    info = {"t1w_to_atlas": rigid(t1w_file, atlas_file, t1w_transform, "atlas")}
     with tempfile.TemporaryDirectory() as tmp:
         within = Path(tmp) / "t2w_to_t1w.mat"
-        if same_grid(t2w_file, t1w_file):
-            write_ras_matrix(np.eye(4), within)
-            info["t2w_to_t1w"] = "identity (already on the T1w grid)"
-        else:
-            register_files(t2w_file, t1w_file, within, transform="rigid", fast=fast)
-            info["t2w_to_t1w"] = "rigid registration"
+        info["t2w_to_t1w"] = rigid(t2w_file, t1w_file, within, "T1w")
         compose_transform_files(t1w_transform, within, t2w_transform)
     return info
