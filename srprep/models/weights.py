@@ -33,6 +33,9 @@ class WeightsFile:
     sha256: str | None = None
     #: "module:function" returning {key: shape} for structure verification
     structure: str | None = None
+    #: the training domain: voxel size (mm) of the training data, and what it was
+    voxel_mm: float | None = None
+    domain: str | None = None
 
 
 _HF_BABYAI = "https://huggingface.co/almalennartsson/baby-ai/resolve/main"
@@ -48,10 +51,12 @@ REGISTRY: dict[str, WeightsFile] = {w.name: w for w in (
                 "BABY-AI infant atlas (182x218x182, 1 mm)"),
     WeightsFile("easysr-g-t1", "easysr", "G_latest_T1.pth", f"{_GH_EASYSR}/G_latest_T1.pth",
                 "EasySR generator, T1 model",
-                structure="srprep.models.easysr:expected_generator_shapes"),
+                structure="srprep.models.easysr:expected_generator_shapes",
+                voxel_mm=0.15, domain="rat brain, 0.15 mm in-plane (0.45 mm slices)"),
     WeightsFile("easysr-g-mixed", "easysr", "G_latest_Mixed.pth", f"{_GH_EASYSR}/G_latest_Mixed.pth",
                 "EasySR generator, mixed-contrast model (official default)",
-                structure="srprep.models.easysr:expected_generator_shapes"),
+                structure="srprep.models.easysr:expected_generator_shapes",
+                voxel_mm=0.15, domain="rat brain, 0.15 mm in-plane (0.45 mm slices)"),
     WeightsFile("easysr-d-t1", "easysr", "D_latest_T1.pth", f"{_GH_EASYSR}/D_latest_T1.pth",
                 "EasySR discriminator, T1 model",
                 structure="srprep.models.easysr:expected_discriminator_shapes"),

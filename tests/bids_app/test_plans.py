@@ -78,3 +78,24 @@ def test_outputs_name_the_grid_they_lie_on(tmp_path):
     assert grid_space(elsewhere, [t2], [t1]) == (None, None)   # mean space
     name = t2.name.with_entities(space="T1w", res="1mm", desc="unires")
     assert name.filename == "sub-01_space-T1w_res-1mm_desc-unires_T2w.nii.gz"
+
+
+def test_easysr_warns_outside_the_weights_training_domain(tmp_path):
+    import json
+
+    from srprep.bids_app.config import Settings
+    from srprep.bids_app.methods.easysr import _plan as easysr_plan
+
+    human = _source(tmp_path, "sub-01_acq-human_T2w.nii.gz", (1, 1, 4))
+    rat = _source(tmp_path, "sub-01_acq-rat_T2w.nii.gz", (0.15, 0.15, 0.45))
+    settings = Settings(tmp_path, tmp_path / "out", tmp_path / "work")
+    settings.method_options = {"easysr": {"model": "mixed"}}          # released: rat, 0.15 mm
+    warnings = [j.params["warnings"] for j in easysr_plan([human, rat], settings)]
+    assert len(warnings[0]) == 1 and warnings[1] == []
+    assert "1 mm in-plane voxels are far from the generator's training data (rat brain, 0.15 mm" \
+        in warnings[0][0]
+    own = tmp_path / "G_latest_Mine.pth"                               # trained at 1 mm
+    own.with_suffix(".json").write_text(json.dumps({"voxel_mm": 1.0}))
+    settings.method_options = {"easysr": {"model": str(own)}}
+    warnings = [j.params["warnings"] for j in easysr_plan([human, rat], settings)]
+    assert warnings[0] == [] and "trained at 1 mm" in warnings[1][0]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from ..naming import resolution_label
 from ..query import SourceImage
 from .base import Derivative, Job, MethodSpec
@@ -30,13 +32,53 @@ def _thick(src: SourceImage) -> bool:
     return True
 
 
+#: an input voxel this many times finer or coarser than the training data's is outside the
+#: generator's domain (the released rat models on 1 mm human data lose to cubic)
+DOMAIN_RATIO = 2.0
+
+
+def training_domain(settings) -> tuple[float | None, str]:
+    """Voxel size (mm) the chosen generator was trained on, and a description: from the
+    weights registry for released models, from the sidecar for srprep-trained ones."""
+    from srprep.models import weights
+
+    model = _options(settings).get("model", "mixed")
+    if model in ("mixed", "t1"):
+        entry = weights.entry(f"easysr-g-{model}")
+        return entry.voxel_mm, entry.domain or ""
+    side = Path(model).with_suffix(".json")
+    if side.is_file():
+        import json
+
+        voxel = json.loads(side.read_text()).get("voxel_mm")
+        return (float(voxel), f"trained at {float(voxel):g} mm") if voxel else (None, "")
+    return None, ""
+
+
+def _domain_warning(src: SourceImage, settings) -> list[str]:
+    from srprep.core.nifti import check_header
+    from srprep.core.throughplane import inplane_resolution, thick_axis
+
+    trained, domain = training_domain(settings)
+    if not trained:
+        return []
+    zooms = check_header(src.path, allow_4d=False).zooms
+    affine = np.diag(list(zooms) + [1.0])
+    inplane = inplane_resolution(affine, thick_axis(affine))
+    if max(inplane / trained, trained / inplane) <= DOMAIN_RATIO:
+        return []
+    return [f"{src.name.filename}: {inplane:g} mm in-plane voxels are far from the "
+            f"generator's training data ({domain}); expect results worse than cubic "
+            "interpolation unless the model was trained on data like these (srprep-train easysr)"]
+
+
 def _plan(sources: list[SourceImage], settings) -> list[Job]:
     jobs = []
     for s in sources:
         if s.datatype != "anat" or s.name.suffix not in SUFFIXES:
             continue
         if _thick(s):
-            jobs.append(Job("easysr", [s]))
+            jobs.append(Job("easysr", [s], {"warnings": _domain_warning(s, settings)}))
         else:
             log.info("easysr: %s is isotropic, nothing to super-resolve", s.name.filename)
     return jobs
