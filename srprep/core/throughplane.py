@@ -1,11 +1,13 @@
 """Geometry and intensity helpers for single-axis (through-plane) super-resolution.
 
-A generator that upsamples ``f``× along one axis turns every low-resolution voxel into
-``f`` sub-voxels.  :func:`sr_grids` builds the low-resolution *model grid* so that those
-sub-voxels are exactly the output grid: the image's field of view resliced to an
-isotropic voxel ``r`` (as the reslicing baselines do), with the model grid's thick axis
-sampled every ``f·r``.  :func:`box_downsample` is the matching forward model (a slice of
-thickness ``f·r`` is the mean of its ``f`` sub-slices), used to make training pairs.
+A generator that upsamples ``f``x along one axis turns every low-resolution voxel into
+``f`` sub-voxels.  :func:`sr_grids` runs it on the image's *own* grid: the model grid is
+the acquired one (nothing is resampled before the network, so no acquired sample is
+discarded or blurred) and the output grid its ``f`` sub-voxels per slice (spacing
+thickness / f along the slice axis).  The result is resampled once to the requested voxel
+size afterwards; when that voxel equals the sub-voxel spacing and the in-plane voxel,
+nothing is resampled at all.  :func:`box_downsample` is the matching forward model (a
+slice of thickness ``f·r`` is the mean of its ``f`` sub-slices), used for training pairs.
 """
 from __future__ import annotations
 
@@ -74,30 +76,40 @@ def lr_grid_for(hr_affine: np.ndarray, hr_shape, axis: int, factor: int) -> SRGr
                    np.asarray(hr_affine, float), tuple(full), int(axis), int(factor))
 
 
-def sr_grids(affine: np.ndarray, shape, factor: int, resolution: float | None = None,
-             axis: int | None = None) -> SRGrids:
+def sr_grids(affine: np.ndarray, shape, factor: int, axis: int | None = None) -> SRGrids:
     """Grids for super-resolving an image on its own voxel axes.
 
-    The output grid is the image's field of view at ``resolution`` mm (default: the
-    in-plane voxel size); the model grid has the same in-plane sampling and a
-    ``factor·resolution`` spacing along the thick axis (read from the header unless
-    given).
+    The model grid is the image's grid itself; the output grid splits every slice along
+    the thick axis (read from the header unless given) into ``factor`` sub-slices.
+    Why not a model grid at ``factor`` x the output voxel: when the slice thickness is
+    not ``factor`` x the in-plane voxel (4 mm slices, 2 mm in-plane, x3), such a grid
+    resamples the acquired slices (to 6 mm) before the network and throws data away.
     """
     axis = thick_axis(affine) if axis is None else int(axis)
-    r = inplane_resolution(affine, axis) if resolution is None else float(resolution)
-    hr_affine, hr_shape = grid_for_voxel_size(affine, shape, r)
-    return lr_grid_for(hr_affine, hr_shape, axis, factor)
+    shape = tuple(int(n) for n in shape[:3])
+    split = np.eye(4)
+    split[axis, axis] = 1.0 / factor
+    split[axis, 3] = -(factor - 1) / (2.0 * factor)   # sub-slice k of slice j: j - 1/2 + (k + 1/2)/f
+    hr_shape = list(shape)
+    hr_shape[axis] = shape[axis] * factor
+    return SRGrids(np.asarray(affine, float), shape, np.asarray(affine, float) @ split,
+                   tuple(hr_shape), axis, int(factor))
 
 
 def template_grids(template_affine: np.ndarray, template_shape, slice_normal: np.ndarray,
-                   factor: int, resolution: float) -> SRGrids:
-    """Grids in a template's space: the template's field of view and axes at
-    ``resolution`` mm, with the thick axis the template axis closest to the
-    (template-space) slice normal of the image."""
-    hr_affine, hr_shape = grid_for_voxel_size(template_affine, template_shape, resolution)
-    dirs = hr_affine[:3, :3] / np.linalg.norm(hr_affine[:3, :3], axis=0)
+                   factor: int, resolution: float, thickness: float | None = None) -> SRGrids:
+    """Grids in a template's space: the template's field of view and axes, with the thick
+    axis the template axis closest to the (template-space) slice normal of the image.
+    In-plane the voxel is ``resolution`` mm; along the thick axis the model grid samples
+    every ``thickness`` mm (the acquired spacing, so no slice is skipped) and the output
+    every ``thickness / factor`` (``factor x resolution`` when no thickness is given)."""
+    dirs = template_affine[:3, :3] / np.linalg.norm(template_affine[:3, :3], axis=0)
     n = np.asarray(slice_normal, float) / np.linalg.norm(slice_normal)
     axis = int(np.argmax(np.abs(dirs.T @ n)))
+    voxel = [float(resolution)] * 3
+    if thickness is not None:
+        voxel[axis] = float(thickness) / factor
+    hr_affine, hr_shape = grid_for_voxel_size(template_affine, template_shape, voxel)
     return lr_grid_for(hr_affine, hr_shape, axis, factor)
 
 
@@ -180,13 +192,14 @@ def prepare_file(in_file, out_file, *, factor: int, resolution: float | None = N
         matrix = read_ras_matrix(transform)
         tpl = load_image(template, allow_4d=False)
         normal = np.linalg.inv(matrix)[:3, :3] @ slice_normal(affine, axis)
-        grids = template_grids(tpl.affine, tpl.shape, normal, factor, r)
+        grids = template_grids(tpl.affine, tpl.shape, normal, factor, r,
+                               thickness=float(voxel_sizes(affine)[axis]))
         lr = resample(data, affine, matrix @ grids.lr_affine, grids.lr_shape, order=order,
                       mode="constant", cval=float(data.min()))
     else:
         matrix = None
-        grids = sr_grids(affine, img.shape, factor, r, axis)
-        lr = resample(data, affine, grids.lr_affine, grids.lr_shape, order=order, mode="nearest")
+        grids = sr_grids(affine, img.shape, factor, axis)
+        lr = data                      # the acquired samples themselves, not resampled
     scale = zscore_minmax(lr)
     save_image(scale.apply(lr), grids.lr_affine, out_file, dtype=np.float32)
     out_affine, out_shape = grid_for_voxel_size(affine, img.shape, r)
@@ -215,10 +228,12 @@ def restore_file(sr_file, like_file, out_file, info: dict, *, order: int = 3) ->
         lo = float(np.asarray(like.dataobj).min())
         out = resample(data, grids.hr_affine, inv @ out_affine, out_shape, order=order,
                        mode="constant", cval=lo)
-    else:
-        if not np.allclose(grids.hr_affine, out_affine, atol=1e-4):
-            raise ValueError("generator output is not on the image's output grid")
-        out = crop_to(data, out_shape)
+    elif np.allclose(grids.hr_affine, out_affine, atol=1e-4) and \
+            all(h >= o for h, o in zip(grids.hr_shape, out_shape)):
+        out = crop_to(data, out_shape)          # the sub-slices are the output voxels
+    else:   # sub-slice spacing or in-plane voxel differ from the requested voxel size
+        out = resample(data, grids.hr_affine, out_affine, out_shape, order=order,
+                       mode="nearest")
     save_like(out, out_affine, out_file, like)
     zooms = voxel_sizes(out_affine)
     return {"shape": list(out.shape), "voxel_mm": [round(float(z), 4) for z in zooms]}

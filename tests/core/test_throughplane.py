@@ -42,12 +42,50 @@ def test_model_grid_slices_coincide_with_acquired_slices():
     np.testing.assert_allclose(np.linalg.solve(a, world)[2], j - 0.5 + (k + 0.5) / 4)
 
 
-def test_model_grid_with_another_factor_and_overhang():
+def test_model_grid_is_the_acquired_grid_whatever_the_factor():
+    """0.6 mm slices of 0.15 mm in-plane voxels with a x3 model: the model runs on the 25
+    acquired slices (the old grid resampled them to 34 slices of 0.45 mm) and writes 75
+    sub-slices of 0.2 mm; the 0.15 mm output comes from one resampling afterwards."""
     a = np.diag([0.15, 0.6, 0.15, 1.0])
-    g = tp.sr_grids(a, (64, 25, 60), factor=3)          # 25 x 0.6 mm = 15 mm = 100 x 0.15
-    assert g.axis == 1 and g.lr_shape == (64, 34, 60) and g.hr_shape == (64, 102, 60)
-    assert np.allclose(np.sqrt((g.lr_affine[:3, :3] ** 2).sum(0)), [0.15, 0.45, 0.15])
-    assert tp.crop_to(np.zeros(g.hr_shape), (64, 100, 60)).shape == (64, 100, 60)
+    g = tp.sr_grids(a, (64, 25, 60), factor=3)
+    assert g.axis == 1 and g.lr_shape == (64, 25, 60) and g.hr_shape == (64, 75, 60)
+    np.testing.assert_allclose(g.lr_affine, a)
+    assert np.allclose(np.sqrt((g.hr_affine[:3, :3] ** 2).sum(0)), [0.15, 0.2, 0.15])
+    assert tp.crop_to(np.zeros((64, 102, 60)), (64, 100, 60)).shape == (64, 100, 60)
+
+
+def test_no_acquired_sample_is_discarded(tmp_path):
+    """4 mm slices, 2 mm in-plane, x3 (thickness != factor x in-plane): the network input
+    is the acquired data itself, the sub-slices of slice j average back to slice j, and
+    the output at the requested 2 mm is the sub-slice image resampled once, in place."""
+    a = _oblique((2.0, 2.0, 4.0))
+    x, y, z = np.meshgrid(*[np.arange(n) for n in (16, 18, 10)], indexing="ij")
+    world = np.einsum("ij,j...->i...", a[:3, :3], np.stack([x, y, z])) + a[:3, 3, None, None, None]
+    ramp = (300 + 2.0 * world[0] + 3.0 * world[1] + 5.0 * world[2]).astype(np.float32)
+    nib.save(nib.Nifti1Image(ramp, a), tmp_path / "in.nii.gz")
+    info = tp.prepare_file(tmp_path / "in.nii.gz", tmp_path / "lr.nii.gz", factor=3)
+    g = tp.SRGrids.from_dict(info["grids"])
+    lr = nib.load(tmp_path / "lr.nii.gz")
+    assert lr.shape == ramp.shape and np.allclose(lr.affine, a)          # no resampling
+    scale = tp.AffineScale.from_dict(info["scale"])
+    np.testing.assert_allclose(scale.invert(np.asarray(lr.dataobj)), ramp, rtol=1e-5, atol=1e-2)
+    # an ideal generator: the ramp at every sub-slice centre (world coordinates of the hr grid)
+    hx, hy, hz = np.meshgrid(*[np.arange(n) for n in g.hr_shape], indexing="ij")
+    hw = np.einsum("ij,j...->i...", g.hr_affine[:3, :3], np.stack([hx, hy, hz])) \
+        + g.hr_affine[:3, 3, None, None, None]
+    sr = 300 + 2.0 * hw[0] + 3.0 * hw[1] + 5.0 * hw[2]
+    # slice profile: the 3 sub-slices of each acquired slice average to that slice
+    np.testing.assert_allclose(tp.box_downsample(sr, 2, 3), ramp, rtol=1e-5, atol=1e-3)
+    nib.save(nib.Nifti1Image(scale.apply(sr), g.hr_affine), tmp_path / "sr.nii.gz")
+    tp.restore_file(tmp_path / "sr.nii.gz", tmp_path / "in.nii.gz", tmp_path / "out.nii.gz", info)
+    out = nib.load(tmp_path / "out.nii.gz")
+    ref_aff, ref_shape = grid_for_voxel_size(a, ramp.shape, 2.0)
+    assert out.shape == ref_shape == (16, 18, 20) and np.allclose(out.affine, ref_aff)
+    ox, oy, oz = np.meshgrid(*[np.arange(n) for n in out.shape], indexing="ij")
+    ow = np.einsum("ij,j...->i...", ref_aff[:3, :3], np.stack([ox, oy, oz])) + ref_aff[:3, 3, None, None, None]
+    truth = 300 + 2.0 * ow[0] + 3.0 * ow[1] + 5.0 * ow[2]
+    inner = (slice(2, -2),) * 3
+    np.testing.assert_allclose(np.asarray(out.dataobj)[inner], truth[inner], atol=0.05)
 
 
 def test_box_downsample_and_affine_scale():

@@ -35,6 +35,11 @@ Deviations from the reference code (documented, fixed on purpose):
   point-samples a corner-aligned cubic zoom, which shifts slices by up to one voxel relative
   to the sub-voxel geometry used at inference), along a random axis, both images mapped
   with the thick image's intensity map (the reference normalises them independently).
+* **Grids**: the reference resamples every input to 0.15 mm isotropic before the network.
+  srprep runs the generator on the acquired grid (no resampling before the network, so
+  no acquired slice is skipped or blurred when the thickness is not factor x the output
+  voxel) and resamples its sub-slices once to the requested voxel
+  (:func:`srprep.core.throughplane.sr_grids`).
 * **Residual option** (new models only, recorded in the ``.json`` sidecar): srprep-trained
   generators add the linearly upsampled input to the output by default
   (:class:`ResidualGenerator`); ``--no-residual`` trains the released form.
