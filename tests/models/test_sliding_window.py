@@ -28,3 +28,17 @@ def test_gaussian_mode_is_deterministic_and_shaped():
     b = sliding_window(net, vol, (32, 32, 32), overlap=0.25, mode="gaussian", batch_size=5)
     assert a.shape == (1, 40, 48, 36)
     np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_blending_is_a_partition_of_unity():
+    """A voxel-wise network gives the same output in every window, so any correct blend
+    (weights normalised to sum 1 at every voxel, windows covering the volume) must return
+    the whole-volume forward pass exactly, in both modes and at any overlap."""
+    torch.manual_seed(0)
+    net = torch.nn.Conv3d(2, 1, kernel_size=1).eval()
+    vol = np.random.default_rng(2).random((2, 40, 48, 36)).astype(np.float32)
+    with torch.no_grad():
+        whole = net(torch.from_numpy(vol)[None])[0].numpy()
+    for mode, overlap in (("gaussian", 0.25), ("gaussian", 0.5), ("constant", 0.5)):
+        out = sliding_window(net, vol, (32, 32, 32), overlap=overlap, mode=mode, batch_size=3)
+        np.testing.assert_allclose(out, whole, rtol=1e-5, atol=1e-5, err_msg=f"{mode} {overlap}")

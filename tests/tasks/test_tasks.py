@@ -49,7 +49,11 @@ def test_resample_to_reference_task(tmp_path):
     f = write_nifti(tmp_path / "a.nii.gz", vol, np.eye(4))
     ref = write_nifti(tmp_path / "r.nii.gz", np.zeros((16, 18, 15)), np.diag([2, 2, 2, 1.0]))
     out = _run(ResampleToReference(in_file=f, reference=ref, interpolation="linear"), tmp_path).out
-    assert nib.load(out).shape == (16, 18, 15)
+    img = nib.load(out)
+    assert img.shape == (16, 18, 15)
+    np.testing.assert_allclose(img.affine, np.diag([2, 2, 2, 1.0]))
+    # 2 mm voxel i sits at world 2i: the 1 mm input's voxel 2i, no interpolation needed
+    np.testing.assert_allclose(img.get_fdata(), vol[::2, ::2, ::2][:16, :18, :15], atol=1e-4)
 
 
 def test_register_and_apply_transform_tasks(tmp_path):

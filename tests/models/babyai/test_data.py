@@ -52,6 +52,16 @@ def test_degradation_models():
     assert phys.draw(rng, 1.0)[1] == 2.5
     smooth = phys.apply(vol, 0, 4.0, 1.0)
     assert smooth.shape == vol.shape and smooth.std() < vol.std()
+    # values: a box profile keeps a linear ramp along the slice axis (the slice means sit
+    # on the ramp at the slice centres 1.5, 5.5, ... and cubic interpolation reproduces it
+    # away from the ends, where the spline's boundary handling bends it: 0.86 at voxel 0,
+    # < 0.01 from voxel 14 on) and wipes out a 4-voxel period entirely
+    x = np.arange(40, dtype=np.float32)[:, None, None] * np.ones((1, 6, 6), np.float32)
+    ramp = phys.apply(x, 0, 4.0, 1.0)
+    np.testing.assert_allclose(ramp[14:-14], x[14:-14], atol=0.01)
+    assert np.abs(ramp - x).max() > 0.5                       # the ends do bend
+    wave = np.sin(2 * np.pi * x / 4).astype(np.float32)
+    assert np.abs(phys.apply(wave, 0, 4.0, 1.0)).max() < 1e-3
 
 
 def _reference_pair_input(gt: np.ndarray, k: int, axis: int) -> np.ndarray:
