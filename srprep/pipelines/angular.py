@@ -41,7 +41,8 @@ def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: st
     variant : str
         PCCNN variant of ``weights`` (None: inferred from the file).
     context_mode : str
-        ``shell`` or ``all`` (see :func:`srprep.models.pccnn.inference.predict_subject`).
+        ``shell``, ``all`` or ``reference`` (see
+        :func:`srprep.models.pccnn.inference.predict_subject`).
     batch_size : int
         Tiles per forward pass.
 

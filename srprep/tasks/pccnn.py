@@ -21,7 +21,8 @@ def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
         target_bval, target_bvec: the scheme to synthesise (b=0 entries are copied).
         mask: brain mask (tiles without brain are skipped).
         weights: PCCNN checkpoint of ``variant``.
-        context_mode: ``shell`` (per-shell context, as trained) or ``all`` (reference).
+        context_mode: ``shell`` (per-shell context, as trained), ``all`` (all shells
+            at once) or ``reference`` (the reference's whole protocol).
         batch_size: tiles per forward pass.
 
     Returns:

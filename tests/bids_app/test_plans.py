@@ -99,3 +99,18 @@ def test_easysr_warns_outside_the_weights_training_domain(tmp_path):
     settings.method_options = {"easysr": {"model": str(own)}}
     warnings = [j.params["warnings"] for j in easysr_plan([human, rat], settings)]
     assert warnings[0] == [] and "trained at 1 mm" in warnings[1][0]
+
+
+def test_pccnn_parity_reference_selects_the_reference_protocol():
+    import pytest as _pytest
+
+    from srprep.bids_app.cli.parser import build_parser
+    from srprep.bids_app.cli.run import UsageError, _angular_options
+
+    base = ["bids", "out", "participant", "--method", "pccnn"]
+    assert _angular_options(build_parser().parse_args(base))["context"] == "shell"
+    opts = _angular_options(build_parser().parse_args(base + ["--pccnn-parity", "reference"]))
+    assert opts["context"] == "reference"
+    with _pytest.raises(UsageError, match="sets the context itself"):
+        _angular_options(build_parser().parse_args(
+            base + ["--pccnn-parity", "reference", "--pccnn-context", "all"]))

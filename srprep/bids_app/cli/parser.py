@@ -205,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--pccnn-context", choices=["shell", "all"], default="shell",
                     help="context per target shell (default; as trained) or all shells at "
                          "once (the reference)")
+    dl.add_argument("--pccnn-parity", choices=["srprep", "reference"], default="srprep",
+                    help="'reference' reproduces the reference's prediction protocol exactly "
+                         "(all-shell context, tiles padded with normalised 0, targets in "
+                         "chunks of 10 in file order); default: srprep's")
     dl.add_argument("--easysr-model", default="mixed", metavar="{mixed,t1,FILE}",
                     help="easysr generator: the official 'mixed' (default) or 't1' model, "
                          "or a generator .pth file (e.g. from srprep-train easysr)")

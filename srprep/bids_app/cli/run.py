@@ -92,6 +92,10 @@ def _learned_options(opts) -> dict:
 def _angular_options(opts) -> dict:
     out: dict = {"factor": opts.angular_factor, "variant": opts.pccnn_variant,
                  "context": opts.pccnn_context, "batch_size": opts.sw_batch_size}
+    if opts.pccnn_parity == "reference":
+        if opts.pccnn_context != "shell":
+            raise UsageError("--pccnn-parity reference sets the context itself (all shells)")
+        out["context"] = "reference"
     if (opts.target_bvals is None) != (opts.target_bvecs is None):
         raise UsageError("--target-bvals and --target-bvecs go together")
     if opts.target_bvals is not None:

@@ -47,7 +47,12 @@ def predict_subject(model, data: np.ndarray, bvals: np.ndarray, bvecs: np.ndarra
         context_mode: ``shell`` (default): each target shell is predicted from the
             context volumes of that shell (of the nearest acquired shell if it was not
             acquired), which is the single-shell context the model is trained on;
-            ``all``: every context volume at once (the reference's prediction).
+            ``all``: every context volume at once (the reference's prediction);
+            ``reference``: the reference's whole prediction protocol (``--pccnn-parity
+            reference``): all context volumes, tiles padded with normalised 0 (raw
+            xmax / 2; srprep pads with raw 0 as in training) and the diffusion-weighted
+            targets in chunks of 10 in file order (their count must be a multiple of 10);
+            b=0 targets are still copied from the acquired b=0 volumes.
 
     Returns:
         (predictions float32, report with the xmax values, tiles, chunks).
@@ -67,19 +72,28 @@ def predict_subject(model, data: np.ndarray, bvals: np.ndarray, bvecs: np.ndarra
     scale_in = np.array([xin[int(s)] for s in ctx_labels], np.float32)
     ctx = 2.0 * data[..., context] / scale_in - 1.0                        # normalised
     a_in = torch.from_numpy(qcoords(bvals[context], bvecs[context]))[None].to(device)
+    if context_mode not in ("shell", "all", "reference"):
+        raise ValueError(f"context_mode must be 'shell', 'all' or 'reference', got {context_mode!r}")
+    reference = context_mode == "reference"
     pads, corners = tile_grid(data.shape, mask, TILE)
-    padded = np.pad(ctx, pads + [(0, 0)], constant_values=-1.0)           # raw 0 -> -1
+    # raw 0 -> -1 (as in training); the reference pads the normalised volume with 0
+    padded = np.pad(ctx, pads + [(0, 0)], constant_values=0.0 if reference else -1.0)
     pos = None
     if model.spatial:
         pos = torch.from_numpy(patch_centroids(affine, data.shape, mask, pads, corners, TILE))
     out_pad = np.zeros(padded.shape[:3] + (len(target_bvals),), np.float32)
     dw_targets = np.flatnonzero(tgt_labels > 0)
-    chunks = target_chunks(target_bvals, target_bvecs, chunk) if dw_targets.size else []
+    if reference:
+        if dw_targets.size % chunk:
+            raise InputError(f"--pccnn-parity reference predicts the diffusion-weighted targets "
+                             f"in chunks of {chunk} in file order, as the reference: "
+                             f"{dw_targets.size} is not a multiple of {chunk}")
+        chunks = [dw_targets[i:i + chunk] for i in range(0, dw_targets.size, chunk)]
+    else:
+        chunks = target_chunks(target_bvals, target_bvecs, chunk) if dw_targets.size else []
     a_all = qcoords(target_bvals, target_bvecs)
-    if context_mode not in ("shell", "all"):
-        raise ValueError(f"context_mode must be 'shell' or 'all', got {context_mode!r}")
     plans: list[tuple[np.ndarray, list[np.ndarray]]] = []
-    if context_mode == "all":
+    if context_mode in ("all", "reference"):
         plans.append((np.arange(context.size), chunks))
     else:
         acquired = np.array(sorted(set(ctx_labels)))

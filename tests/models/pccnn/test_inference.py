@@ -106,3 +106,56 @@ def test_predict_files(tmp_path, phantom):
     out = nib.load(tmp_path / "out.nii.gz")
     assert out.shape == ph.mask.shape + (7,) and np.allclose(out.affine, ph.affine)
     assert isinstance(out, nib.Nifti1Image) and rep["variant"] == "PCCNN-Bv"
+
+
+def _reference_run(model, data, bvals, bvecs, tb, tv, mask):
+    """The reference's ``run_subject`` written out from the spec (section 4), for
+    diffusion-weighted context and targets: per-shell xmax, x' = 2x/xmax - 1, pad the
+    normalised volume with 0 to a multiple of 10 (left ceil, right floor), tiles with brain in C order,
+    items = tile x 10 consecutive targets in file order through the whole network, tiles
+    without brain -1, de-normalise (y + 1) xmax / 2, crop."""
+    from srprep.models.pccnn.qspace import prediction_xmax, qcoords
+
+    ctx = np.arange(len(bvals))
+    xin, xout = prediction_xmax(data, bvals, mask, ctx, tb)
+    shell = lambda b: min(xin, key=lambda s: abs(s - b))            # noqa: E731
+    x = 2 * data / np.array([xin[shell(b)] for b in bvals], np.float32) - 1
+    pads = [(((-n) % 10 + 1) // 2, (-n) % 10 // 2) for n in data.shape[:3]]   # left: ceil(P/2)
+    xp = np.pad(x, pads + [(0, 0)], constant_values=0.0)
+    mp = np.pad(mask, pads)
+    out = -np.ones(xp.shape[:3] + (len(tb),), np.float32)
+    a_in = torch.from_numpy(qcoords(bvals, bvecs))[None].float()
+    with torch.no_grad():
+        for i in range(0, xp.shape[0], 10):
+            for j in range(0, xp.shape[1], 10):
+                for k in range(0, xp.shape[2], 10):
+                    if not mp[i:i + 10, j:j + 10, k:k + 10].any():
+                        continue
+                    tile = torch.from_numpy(xp[None, i:i + 10, j:j + 10, k:k + 10]).float()
+                    for c in range(0, len(tb), 10):
+                        a_out = torch.from_numpy(qcoords(tb[c:c + 10], tv[c:c + 10]))[None].float()
+                        out[i:i + 10, j:j + 10, k:k + 10, c:c + 10] = model(tile, a_in, a_out)[0].numpy()
+    crop = tuple(slice(p[0], p[0] + n) for p, n in zip(pads, data.shape[:3]))
+    xm = np.array([xout[min(xout, key=lambda s: abs(s - b))] for b in tb], np.float32)
+    return (out[crop] + 1) * xm / 2
+
+
+def test_reference_parity_reproduces_the_reference_protocol(phantom):
+    ph = phantom
+    dw = np.flatnonzero(ph.bvals > 50)
+    ctx, targets = dw[::3], np.setdiff1d(dw, dw[::3])[:20]
+    net = _model("PCCNN-Bv", 2)
+    args = (net, ph.noisy[..., ctx], ph.bvals[ctx], ph.bvecs[ctx], ph.bvals[targets],
+            ph.bvecs[targets], ph.mask, ph.affine)
+    ours, rep = predict_subject(*args, context_mode="reference")
+    expected = _reference_run(net, ph.noisy[..., ctx], ph.bvals[ctx], ph.bvecs[ctx],
+                              ph.bvals[targets], ph.bvecs[targets], ph.mask)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-3)
+    assert rep["chunks"] == [10, 10] and rep["context_mode"] == "reference"
+    srprep_way, _ = predict_subject(*args, context_mode="all")      # -1 padding, set chunks
+    assert np.abs(srprep_way - expected).max() > 1e-3
+    from srprep.core.errors import InputError
+
+    with pytest.raises(InputError, match="multiple of 10"):
+        predict_subject(*args[:4], ph.bvals[targets[:13]], ph.bvecs[targets[:13]], ph.mask,
+                        ph.affine, context_mode="reference")
