@@ -152,7 +152,7 @@ def test_emulated_build_test_and_runscript(bookworm_rootfs, tmp_path, demo_datas
     out = root / "data" / "out"
     names = sorted(p.name for p in out.rglob("*.nii.gz"))
     assert "sub-01_ses-1_res-4mm_desc-cubic_T2w.nii.gz" in names
-    assert "sub-01_ses-1_space-T1w_res-4mm_desc-unires_T2w.nii.gz" in names   # T1w lattice
+    assert "sub-01_ses-1_res-4mm_desc-unires_T2w.nii.gz" in names   # at 4 mm the T2w grid is the T1w grid
     assert not list((root / "opt" / "srprep" / "wheels").glob("*.whl"))   # not baked in
     # same numbers as a native run of the same version
     from srprep.bids_app.cli.run import main
