@@ -101,6 +101,15 @@ def test_every_method_is_one_package(method):
     assert {"inference", "recon", "fit"} & names            # the entry point that runs it
     for layer in ("tasks", "pipelines"):
         assert (PACKAGE / layer / f"{method}.py").is_file(), f"{layer}/{method}.py"
+    from srprep.bids_app.methods import METHODS
+
+    if method == "aid":                    # its front end is its own command, srprep-recon
+        assert (PACKAGE / "bids_app" / "cli" / "recon.py").is_file()
+    else:                                  # the App adapter carries the method's name
+        assert (PACKAGE / "bids_app" / "methods" / f"{method}.py").is_file()
+        assert METHODS[method][0] == f".{method}"
+    if method != "unires":                 # the model-based method needs no training
+        assert (PACKAGE / "bids_app" / "cli" / "train" / f"{method}.py").is_file()
     mod = __import__(f"srprep.models.{method}", fromlist=["*"])
     public = {"unires": "Settings", "babyai": "from_official_checkpoint",
               "easysr": "from_official_checkpoint", "pccnn": "from_official_checkpoint",

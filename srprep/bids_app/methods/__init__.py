@@ -13,9 +13,9 @@ from .base import Derivative, Job, MethodSpec
 METHODS: dict[str, tuple[str, str, str]] = {
     "unires": (".unires", "UNIRES", "UniRes multi-contrast super-resolution (no weights)"),
     "babyai": (".babyai", "BABYAI", "BABY-AI: thick T2w + iso T1w -> iso T2w (weights)"),
-    "easysr": (".easysr", "EASYSR", "EasySR: through-plane 3-D generator, rodent or human (weights)"),
-    "pccnn": (".angular", "PCCNN", "PCCNN: dMRI angular super-resolution (weights)"),
-    "sh": (".angular", "SH", "spherical-harmonic angular interpolation of dMRI (baseline)"),
+    "easysr": (".easysr", "EASYSR", "EasySR: through-plane 3-D generator (weights; released: rat)"),
+    "pccnn": (".pccnn", "PCCNN", "PCCNN: dMRI angular super-resolution (weights)"),
+    "sh": (".pccnn", "SH", "spherical-harmonic angular interpolation of dMRI (baseline)"),
     "linear": (".baseline", "LINEAR", "trilinear reslicing (baseline)"),
     "cubic": (".baseline", "CUBIC", "cubic B-spline reslicing (baseline)"),
 }

@@ -1,5 +1,6 @@
 """EasySR: 3-D generator/discriminator for through-plane super-resolution (Heo et al.,
-``hwonheo/easysr``), rodent or human.
+``hwonheo/easysr``).  The released weights were trained on rat brain at 0.15 mm; for
+other data train your own (``srprep-train easysr``).
 
 The generator (``ResnetGenerator``: ngf 32, two BatchNorm residual blocks, a global
 skip, a transposed-convolution up-block along **one** axis and a linear output conv) and

@@ -39,7 +39,7 @@ context sampling, target chunks, tiles), ``inference`` (whole-subject prediction
 ``data`` (training subjects and tiles), ``train`` (Lightning training, held-out angular
 evaluation).  Pydra tasks: :mod:`srprep.tasks.pccnn`; workflows:
 :mod:`srprep.pipelines.pccnn` (training) and :mod:`srprep.pipelines.angular` (prediction,
-shared with the ``sh`` baseline); App adapter: :mod:`srprep.bids_app.methods.angular`;
+shared with the ``sh`` baseline); App adapter: :mod:`srprep.bids_app.methods.pccnn`;
 training command: :mod:`srprep.bids_app.cli.train.pccnn`.
 """
 from .inference import predict_files, predict_subject

@@ -1,4 +1,6 @@
-"""BIDS adapters of angular super-resolution: ``pccnn`` and the ``sh`` baseline."""
+"""BIDS adapter of PCCNN, and of its baseline ``sh`` (spherical-harmonic interpolation):
+both synthesise a dMRI series on a target scheme through one workflow
+(:class:`srprep.pipelines.angular.AngularWorkflow`)."""
 from __future__ import annotations
 
 from functools import partial
