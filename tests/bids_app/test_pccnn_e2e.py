@@ -50,6 +50,7 @@ def test_tiny_pccnn_trains_and_is_scored_against_sh(trained):
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert [r["subject"].split("_")[0] for r in rows] == report["split"]["test"]
     for r in rows:   # held-out directions vs the acquired (noisy) volumes
+        print(f"{r['subject']}: NRMSE model {float(r['nrmse_model']):.3f}, SH {float(r['nrmse_sh']):.3f}")
         assert 0 < float(r["nrmse_sh"]) < 0.6 and 0 < float(r["nrmse_model"]) < 0.9
     val = report["val_history"]
     assert len(val) >= 5 and min(val) < 0.75 * val[0]           # it learns
