@@ -61,13 +61,11 @@ class MethodSpec:
     gpu_nodes: tuple[str, ...] = ()
 
 
-def on_grid(image_file, source: SourceImage, *, atol: float = 1e-4) -> bool:
+def on_grid(image_file, source: SourceImage) -> bool:
     """Whether an output lies voxel for voxel on a source image's grid."""
-    import nibabel as nib
-    import numpy as np
+    from srprep.core.register import same_grid
 
-    out, src = nib.load(str(image_file)), nib.load(str(source.path))
-    return out.shape[:3] == src.shape[:3] and bool(np.allclose(out.affine, src.affine, atol=atol))
+    return same_grid(image_file, source.path)
 
 
 def grid_space(image_file, own: list[SourceImage], others: list[SourceImage]
