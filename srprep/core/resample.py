@@ -275,17 +275,23 @@ _PERMUTATIONS = _signed_permutations()
 
 
 def reorient_affine(affine: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Post-multiply by the signed permutation closest to the affine's rotation and by a
-    translation of -(d-1) voxels along each permuted axis (UniRes/nitorch behaviour; the
-    translation only matters for the barycentre's phase)."""
+    """Post-multiply by the signed permutation closest to the affine's rotation and by
+    UniRes' (nitorch ``_mean_space``) translation, which only sets the mean space's phase.
+
+    In the permuted frame the translation is ``-(d - 1)`` voxels along an axis kept in
+    its direction and ``-2 (d - 1)`` along a flipped one, ``d`` being the size of the
+    input axis that the permuted axis reads.  Checked against the reference on LAS, LPS,
+    PSR, ASL and oblique inputs (tests/models/unires/test_meanspace.py)."""
     vs = np.sqrt((affine[:3, :3] ** 2).sum(0))
     rotation = affine[:3, :3] / vs
     best = min(_PERMUTATIONS, key=lambda p: np.linalg.norm(rotation - p))
+    to_input = best.T                       # permuted voxel -> input voxel (a rotation)
+    dims = np.abs(best) @ (np.asarray(shape[:3], float) - 1)
+    flipped = to_input.sum(axis=0) < 0
     perm4 = np.eye(4)
-    perm4[:3, :3] = best.T
-    dims = np.abs(best.T) @ np.asarray(shape[:3], float)
+    perm4[:3, :3] = to_input
     shift = np.eye(4)
-    shift[:3, 3] = -(dims - 1)
+    shift[:3, 3] = np.where(flipped, -2.0, -1.0) * dims
     return np.asarray(affine, float) @ perm4 @ shift
 
 

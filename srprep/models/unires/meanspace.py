@@ -5,6 +5,14 @@ reoriented to its closest RAS+ axis order, the affines are averaged with the exp
 barycentre, shear is removed, columns are rescaled to the output voxel size and the box
 covering all inputs is taken -- with UniRes' 1-based corner convention, which fixes the
 output lattice's phase and size (tests/models/unires/test_meanspace.py checks UniRes' own values).
+
+The reorientation's translation is nitorch's, not the spec's "-(d-1) along every axis":
+a flipped axis is shifted by -2(d-1) voxels (spec deviation found by comparing with the
+reference on LAS/LPS/PSR/ASL/oblique inputs; the spec rule gave 231 instead of 232 voxels
+and a 0.5 mm phase error for a LAS 0.9 mm input).  One deliberate difference: a corner
+that maps exactly onto an output voxel index is snapped to it, where the reference's
+floor/ceil of its rounding noise (~1e-13) may add one voxel on that side; this happens
+when an input's extent is a whole number of output voxels (e.g. 260 x 0.7 mm).
 :func:`cnn_friendly_shape` pads/crops dimensions to 2^k or 3*2^k for CNNs.
 """
 from __future__ import annotations
@@ -82,14 +90,16 @@ def mean_space(
         current = np.sqrt((mean[:3, :3] ** 2).sum(0))
         mean = mean.copy()
         mean[:3, :3] = mean[:3, :3] * (target / current)
-    inverse = np.linalg.inv(mean)
     lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
     for affine, shape in zip(affines, shapes):
         corners = np.array([[i, j, k, 1.0] for i in (1, shape[0]) for j in (1, shape[1])
                             for k in (1, shape[2])])  # 1-based corners, as UniRes
-        mapped = (inverse @ np.asarray(affine, float) @ corners.T)[:3]
+        mapped = (np.linalg.solve(mean, np.asarray(affine, float))[:3] @ corners.T)
         lo = np.minimum(lo, mapped.min(1))
         hi = np.maximum(hi, mapped.max(1))
+    # A corner that maps onto an integer (common: the mean space of one input is that
+    # input's own frame) is snapped to it.  The reference floors/ceils the raw value, so
+    # there its rounding noise (~1e-13) adds a voxel on that side or not, case by case.
     lo = np.floor(lo + 1e-9)
     hi = np.ceil(hi - 1e-9)
     dims = (hi - lo + 1).astype(int)
