@@ -32,6 +32,7 @@ class Settings:
     omp_nthreads: int = 1
     mem_gb: float = 0.0
     device: str = "auto"
+    gpus: int = 0                      # 0: every visible GPU
     weights_dir: Path | None = None
     worker: str = "cf"
     sbatch_args: str = ""

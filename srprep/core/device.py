@@ -1,4 +1,4 @@
-"""Compute device selection and GPU serialisation for tasks.
+"""Compute device selection and GPU slots for tasks.
 
 The device comes from ``SRPREP_DEVICE`` (set by the CLI from ``--device``), not from a
 task input, so switching CPU/GPU does not invalidate cached results.  ``auto`` falls back
@@ -10,6 +10,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,17 +81,98 @@ def keep_freed_memory(limit_bytes: int = 1 << 30) -> bool:
     return mallopt(_M_TRIM_THRESHOLD, int(limit_bytes)) == 1 and ok
 
 
-@contextlib.contextmanager
-def gpu_lock(device: str) -> Iterator[None]:
-    """Serialise GPU work of concurrent worker processes with a file lock per device
-    (CPU tasks keep running in parallel).  Lock files live in ``$SRPREP_LOCK_DIR``."""
-    if not device.startswith("cuda"):
-        yield
-        return
-    from filelock import FileLock
+def visible_gpus() -> list[int]:
+    """Indices (as torch numbers them) of the GPUs this process may use.
 
-    index = device.split(":", 1)[1] if ":" in device else "0"
-    folder = Path(os.environ.get("SRPREP_LOCK_DIR") or tempfile.gettempdir())
+    ``$SRPREP_GPUS`` (set by ``--gpus N``) caps the count; otherwise every device torch
+    sees, i.e. all of ``CUDA_VISIBLE_DEVICES``.
+    """
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    cap = os.environ.get("SRPREP_GPUS")
+    if cap:
+        count = min(count, int(cap))
+    return list(range(count))
+
+
+def gpus_present() -> bool:
+    """Whether this node has an NVIDIA GPU this process may use, without importing torch
+    (the CLI asks it when deciding whether SLURM steps request GPUs)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1", "NoDevFiles"):
+        return False
+    nodes = Path("/proc/driver/nvidia/gpus")
+    return (nodes.is_dir() and any(nodes.iterdir())) or Path("/dev/nvidia0").exists()
+
+
+def lock_folder() -> Path:
+    """Where the per-device lock files live: ``$SRPREP_LOCK_DIR`` or a folder in the
+    node's own temporary directory -- never the (possibly shared) work directory, where
+    one lock would serialise the GPU steps of every node of a cluster."""
+    folder = os.environ.get("SRPREP_LOCK_DIR")
+    if not folder:
+        uid = os.getuid() if hasattr(os, "getuid") else "user"
+        folder = Path(tempfile.gettempdir()) / f"srprep-gpu-locks-{uid}"
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder / f"srprep-gpu{index}.lock")):
-        yield
+    return folder
+
+
+@contextlib.contextmanager
+def gpu_slot(device: str, devices: list[int] | None = None, *, poll_s: float = 0.5
+             ) -> Iterator[str]:
+    """Hold one GPU slot for the duration of a step; yields the device to use.
+
+    ``cpu`` yields ``cpu`` at once (CPU steps never wait for a GPU).  ``cuda:N`` waits
+    for device N.  ``cuda`` takes the first free device of ``devices`` (default
+    :func:`visible_gpus`), trying them from a per-process starting point so that
+    concurrent steps spread over the node's GPUs, and waits when all are busy.  One
+    slot per device: a step owns its GPU's memory while it runs.
+    """
+    if not device.startswith("cuda"):
+        yield device
+        return
+    from filelock import FileLock, Timeout
+
+    if ":" in device:
+        candidates = [int(device.split(":", 1)[1])]
+    else:
+        candidates = list(visible_gpus() if devices is None else devices)
+        if not candidates:
+            raise ConfigurationError("device 'cuda' requested but no GPU is visible "
+                                     "(check CUDA_VISIBLE_DEVICES and --gpus)")
+    folder = lock_folder()
+    start = os.getpid() % len(candidates)
+    order = candidates[start:] + candidates[:start]
+    locks = {i: FileLock(str(folder / f"srprep-gpu{i}.lock")) for i in order}
+    while True:
+        for index in order:
+            try:
+                locks[index].acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                yield f"cuda:{index}"
+            finally:
+                locks[index].release()
+            return
+        if len(order) == 1:                      # one candidate: block on it
+            with locks[order[0]]:
+                yield f"cuda:{order[0]}"
+            return
+        time.sleep(poll_s)
+
+
+def check_device_memory(method: str, needed_gb: float, device: str) -> None:
+    """One-line error when a GPU step needs more memory than ``device`` has."""
+    if not device.startswith("cuda") or needed_gb <= 0:
+        return
+    import torch
+
+    index = int(device.split(":", 1)[1]) if ":" in device else 0
+    total = torch.cuda.get_device_properties(index).total_memory / 2**30
+    if needed_gb > total:
+        raise ConfigurationError(f"{method} needs ~{needed_gb:.1f} GB of GPU memory but "
+                                 f"{device} has {total:.1f} GB: use --device cpu or a "
+                                 "coarser --output-resolution")

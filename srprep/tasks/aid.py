@@ -96,7 +96,7 @@ def ReconstructKSpace(prepared: File, method: str, weights: File | None = None,
                         for k, m in zip(ks, mp)])
         info.update(lamda=lamda, iterations=iterations)
     elif method == "aid":
-        from srprep.core.device import configure_threads, gpu_lock, select_device
+        from srprep.core.device import configure_threads, gpu_slot, select_device
         from srprep.models.aid import from_official_checkpoint
         from srprep.models.aid.recon import DCSettings, reconstruct_volume
 
@@ -112,7 +112,7 @@ def ReconstructKSpace(prepared: File, method: str, weights: File | None = None,
             if "reference" not in d:
                 raise ValueError("--first-slice full needs fully sampled input")
             first = d["reference"][0]
-        with gpu_lock(device):
+        with gpu_slot(device) as device:   # a free GPU of the node, or cpu
             img = reconstruct_volume(net, ks, mask, maps, settings, first_image=first,
                                      device=device, progress=True)
         info.update(settings.to_dict(), first_slice=first_slice, device=device,

@@ -47,13 +47,13 @@ def BabyAIInfer(t1w: NiftiImage, t2w: NiftiImage, weights: File, overlap: float 
         out_file: isotropic T2w on the atlas grid (normalised units).
         info: inference settings and device.
     """
-    from srprep.core.device import configure_threads, gpu_lock, select_device
+    from srprep.core.device import configure_threads, gpu_slot, select_device
     from srprep.models.babyai import infer_files
 
     device = select_device()
     configure_threads()
     out = Path("babyai.nii.gz").absolute()
-    with gpu_lock(device):
+    with gpu_slot(device) as device:   # a free GPU of the node, or cpu
         info = infer_files(t1w, t2w, weights, out, overlap=overlap, mode=mode,
                            batch_size=batch_size, device=device)
     info["device"] = device

@@ -48,13 +48,13 @@ def EasySRInfer(in_file: NiftiImage, weights: File, prepared: dict) -> tuple[Nif
         out_file: super-resolved image on the output grid (network units).
         info: factor, axes, shapes and device.
     """
-    from srprep.core.device import configure_threads, gpu_lock, select_device
+    from srprep.core.device import configure_threads, gpu_slot, select_device
     from srprep.models.easysr import infer_file
 
     device = select_device()
     configure_threads()
     out = Path("easysr_sr.nii.gz").absolute()
-    with gpu_lock(device):
+    with gpu_slot(device) as device:   # a free GPU of the node, or cpu
         info = infer_file(in_file, weights, out, prepared["grids"], device=device)
     info["device"] = device
     return out, info

@@ -28,13 +28,13 @@ def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
     Returns:
         out_file: float32 series of the target scheme; info: xmax values, tiles, chunks.
     """
-    from srprep.core.device import configure_threads, gpu_lock, select_device
+    from srprep.core.device import configure_threads, gpu_slot, select_device
     from srprep.models.pccnn.inference import predict_files
 
     device = select_device()
     configure_threads()
     out = Path("pccnn_dwi.nii.gz").absolute()
-    with gpu_lock(device):
+    with gpu_slot(device) as device:   # a free GPU of the node, or cpu
         info = predict_files(in_file, bval, bvec, target_bval, target_bvec, mask, weights, out,
                              variant=variant, batch_size=batch_size, device=device,
                              context_mode=context_mode)

@@ -63,7 +63,7 @@ def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
         summary: what the fit did (mode, iterations, noise, timings, grid).
         label_out_files: the label maps on the output grid (one-hot trilinear + argmax).
     """
-    from srprep.core.device import configure_threads, gpu_lock, keep_freed_memory, select_device
+    from srprep.core.device import configure_threads, gpu_slot, keep_freed_memory, select_device
     from srprep.models.unires.files import unires_files
 
     opts = dict(options or {})
@@ -73,7 +73,7 @@ def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
     out_files = [Path(f"unires_{c:02d}_{n}.nii.gz").absolute() for c, n in enumerate(names)]
     labels = list(label_files or [])
     label_out = [Path(f"unires_label_{i:02d}.nii.gz").absolute() for i in range(len(labels))]
-    with gpu_lock(device):
+    with gpu_slot(device) as device:   # a free GPU of the node, or cpu
         summary = unires_files(in_files, channels, out_files, transforms, device=device,
                                label_files=labels, label_hosts=list(label_hosts or []),
                                label_out_files=label_out, **opts)

@@ -53,6 +53,9 @@ def test_pydra_slurm_worker_with_per_task_resources(cluster, demo_dataset, monke
     args = ["--vx", "4", "--method", "cubic", "unires", "--linear", "--no-coregister",
             "--skip-bids-validation"]
     reference = _local_reference(demo_dataset, args)
+    # as if the submitting node had a GPU (--device auto requests one only then; the
+    # steps themselves run on this CPU-only machine's CPU)
+    monkeypatch.setattr("srprep.core.device.gpus_present", lambda: True)
     code = main([str(demo_dataset / "bids"), str(demo_dataset / "slurm"), "participant", "-w",
                  str(demo_dataset / "work-slurm"), "--worker", "slurm",
                  "--sbatch-args=--mem=1000", *args])

@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar="AMOUNT", help="memory limit, e.g. 16G or 16000 (MB)")
     perf.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                       help="device for model inference (auto: CUDA when available)")
+    perf.add_argument("--gpus", type=_positive_int, default=None, metavar="N",
+                      help="use at most N of the visible GPUs (default: all of "
+                           "CUDA_VISIBLE_DEVICES); each GPU runs one GPU step at a time")
     perf.add_argument("--weights-dir", type=Path, default=None,
                       help="folder with model weights (default: $SRPREP_WEIGHTS_DIR or the "
                            "user cache)")

@@ -55,6 +55,7 @@ def settings_from_args(opts):
         participant_labels=list(opts.participant_label), session_labels=list(opts.session_label),
         methods=list(dict.fromkeys(opts.method)), output_resolution=list(opts.output_resolution),
         nprocs=nprocs, omp_nthreads=omp, mem_gb=opts.mem, device=opts.device,
+        gpus=opts.gpus or 0,
         weights_dir=weights, worker=worker, sbatch_args=opts.sbatch_args,
         per_node_sbatch_args=_gpu_node_args(opts, worker),
         skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
@@ -67,9 +68,16 @@ def settings_from_args(opts):
 
 def _gpu_node_args(opts, worker: str) -> dict[str, str]:
     """Per-node sbatch arguments: GPU resources for the methods' GPU steps only."""
+    from srprep.core.device import gpus_present
+
     from ..methods import get_method
 
     if worker != "slurm" or opts.device == "cpu" or not opts.gpu_sbatch_args:
+        return {}
+    if opts.device == "auto" and not gpus_present():
+        # a CPU-only cluster (or login node without GPUs) must not queue for --gres
+        log.info("no GPU at submission and --device auto: SLURM steps request no GPU "
+                 "(use --device cuda to request one)")
         return {}
     return {node: opts.gpu_sbatch_args for m in dict.fromkeys(opts.method)
             for node in get_method(m).gpu_nodes}
@@ -243,7 +251,8 @@ def _prepare(settings):
 
     engine.configure_environment(settings.work_dir, settings.omp_nthreads)
     os.environ["SRPREP_DEVICE"] = settings.device
-    os.environ.setdefault("SRPREP_LOCK_DIR", str(settings.work_dir / ".locks"))
+    if settings.gpus:
+        os.environ["SRPREP_GPUS"] = str(settings.gpus)
     if settings.weights_dir:
         os.environ["SRPREP_WEIGHTS_DIR"] = str(settings.weights_dir)
     _check_device(settings.device)

@@ -206,6 +206,12 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
     else:
         y_affine, y_shape = np.asarray(grid[0], float), tuple(int(d) for d in grid[1])
         mode, source = "sr", "given"
+    if device.type == "cuda":                  # fail before allocating, naming the device
+        from srprep.core.device import check_device_memory
+
+        per_value = torch.finfo(dtype).bits / 32
+        check_device_memory("unires", per_value * estimate_memory_gb(
+            n_channels, len(images), int(np.prod(y_shape))), str(device))
     y0 = initial_images(images, n_channels, y_affine, y_shape)
     noise: list[NoiseEstimate | None] = [None] * len(images)
     result = Result(y0, y_affine, y_shape, mode, noise, grid_source=source)
