@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import json
 import tomllib
 import uuid
 from dataclasses import dataclass, field, fields
@@ -34,6 +35,8 @@ class Settings:
     device: str = "auto"
     gpus: int = 0                      # 0: every visible GPU
     weights_dir: Path | None = None
+    bids_filters: str = "{}"           # --bids-filter-file, as JSON text (TOML has no null)
+    bids_database_dir: Path | None = None
     worker: str = "cf"
     sbatch_args: str = ""
     per_node_sbatch_args: dict = field(default_factory=dict)
@@ -53,6 +56,11 @@ class Settings:
     def cache_root(self, participant: str) -> Path:
         """Per-participant Pydra cache root."""
         return self.version_dir / f"sub-{participant}"
+
+    @property
+    def filters(self) -> dict:
+        """The ``--bids-filter-file`` queries (see :func:`query.load_bids_filters`)."""
+        return json.loads(self.bids_filters or "{}")
 
     @property
     def run_dir(self) -> Path:
@@ -76,7 +84,8 @@ class Settings:
         data = tomllib.loads(Path(path).read_text())
         for key in ("bids_dir", "output_dir", "work_dir"):
             data[key] = Path(data[key])
-        data["weights_dir"] = Path(data["weights_dir"]) if data.get("weights_dir") else None
+        for key in ("weights_dir", "bids_database_dir"):
+            data[key] = Path(data[key]) if data.get(key) else None
         return cls(**{k: v for k, v in data.items() if k in {f.name for f in fields(cls)}})
 
 

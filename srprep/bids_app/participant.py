@@ -160,7 +160,8 @@ def _process(settings: Settings, layout, participant: str, command: str) -> dict
         shutil.rmtree(settings.cache_root(participant), ignore_errors=True)
     datatypes = tuple(sorted({dt for m in settings.methods for dt in get_method(m).datatypes}))
     try:
-        sources = find_images(layout, participant, settings.session_labels, datatypes)
+        sources = find_images(layout, participant, settings.session_labels, datatypes,
+                              settings.filters)
     except InputError as exc:
         sources, status["errors"] = [], [str(exc)]
     if not status["errors"]:

@@ -52,14 +52,19 @@ def is_bids_dataset(bids_dir: Path) -> bool:
     return (bids_dir / "dataset_description.json").is_file()
 
 
-def load_layout(bids_dir: Path, database_dir: Path | None = None):
-    """Index ``bids_dir`` with pybids (never writing into it; read-only datasets work)."""
+def load_layout(bids_dir: Path, database_dir: Path | None = None, *, reuse: bool = False):
+    """Index ``bids_dir`` with pybids (never writing into it; read-only datasets work).
+
+    ``database_dir`` keeps the index; with ``reuse`` (``--bids-database-dir``) an index
+    already there is loaded instead of re-indexing the dataset (fMRIPrep's behaviour: the
+    user owns that folder and re-creates it when the dataset changes)."""
     from bids import BIDSLayout
 
     kwargs = {"validate": False}
     if database_dir is not None:
+        existing = reuse and (database_dir / "layout_index.sqlite").is_file()
         database_dir.mkdir(parents=True, exist_ok=True)
-        kwargs.update(database_path=str(database_dir), reset_database=True)
+        kwargs.update(database_path=str(database_dir), reset_database=not existing)
     try:
         return BIDSLayout(str(bids_dir), **kwargs)
     except Exception as exc:  # pybids raises several types for broken datasets
@@ -97,9 +102,77 @@ def _source(layout, f, bids_dir: Path, datatype: str) -> SourceImage:
     return SourceImage(path, rel, name, datatype, bval, bvec)
 
 
-def find_images(layout, participant: str, sessions: list[str], datatypes: tuple[str, ...]
-                ) -> list[SourceImage]:
-    """Raw NIfTI inputs of one participant (optionally some sessions) by datatype."""
+#: pybids entity names accepted in a ``--bids-filter-file`` (fMRIPrep's format)
+FILTER_ENTITIES = ("session", "acquisition", "ceagent", "reconstruction", "run", "echo",
+                   "part", "direction", "space", "flip", "inversion", "mtransfer",
+                   "chunk", "datatype", "suffix", "extension", "task")
+
+
+def load_bids_filters(path: Path | None) -> dict[str, dict]:
+    """Read a ``--bids-filter-file``: ``{"t1w": {"acquisition": "mprage"}, "dwi": {...}}``.
+
+    Keys are the queries (a suffix in lower case: ``t1w``, ``t2w``, ``flair``, ``pdw``,
+    ``dwi``, ...), values pybids entities with a value, a list of values, or ``null``
+    (the entity must be absent), as in fMRIPrep's filter files.
+    """
+    if path is None:
+        return {}
+    import json
+
+    try:
+        filters = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--bids-filter-file {path} not found") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--bids-filter-file {path} is not valid JSON: {exc}") from None
+    if not isinstance(filters, dict) or not all(isinstance(v, dict) for v in filters.values()):
+        raise UsageError(f"--bids-filter-file {path}: expected an object of objects, e.g. "
+                         '{"t1w": {"acquisition": "mprage"}}')
+    known = {s.lower() for s in ANAT_SUFFIXES} | {"dwi"}
+    out = {}
+    for query, entities in filters.items():
+        if query.lower() not in known:
+            raise UsageError(f"--bids-filter-file: unknown query {query!r} "
+                             f"(srprep queries: {', '.join(sorted(known))})")
+        bad = sorted(set(entities) - set(FILTER_ENTITIES))
+        if bad:
+            raise UsageError(f"--bids-filter-file: {query}: unknown entit"
+                             f"{'y' if len(bad) == 1 else 'ies'} {', '.join(bad)} "
+                             "(use pybids names, e.g. session, acquisition, run)")
+        out[query.lower()] = entities
+    return out
+
+
+def _passes(entities: dict, wanted: dict) -> bool:
+    """Whether a file's pybids entities satisfy one query's filters."""
+    for key, value in wanted.items():
+        have = entities.get(key)
+        if value is None:
+            if have is not None:
+                return False
+            continue
+        values = value if isinstance(value, list) else [value]
+        if value == "*" and have is not None:
+            continue
+        if have is None or str(have).lstrip(".") not in {str(v).lstrip(".") for v in values}:
+            # runs and echoes are integers in pybids; "01" and 1 mean the same run
+            if not (have is not None and _as_int(have) is not None
+                    and _as_int(have) in {_as_int(v) for v in values}):
+                return False
+    return True
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def find_images(layout, participant: str, sessions: list[str], datatypes: tuple[str, ...],
+                filters: dict[str, dict] | None = None) -> list[SourceImage]:
+    """Raw NIfTI inputs of one participant (optionally some sessions) by datatype, kept
+    only where they pass the ``--bids-filter-file`` query of their suffix."""
     bids_dir = Path(layout.root)
     out: list[SourceImage] = []
     query = {"subject": participant, "extension": list(NIFTI_EXTENSIONS),
@@ -108,8 +181,10 @@ def find_images(layout, participant: str, sessions: list[str], datatypes: tuple[
         query["session"] = sessions
     if "anat" in datatypes:
         for f in layout.get(datatype="anat", suffix=list(ANAT_SUFFIXES), **query):
-            out.append(_source(layout, f, bids_dir, "anat"))
+            if _passes(f.get_entities(), (filters or {}).get(f.entities["suffix"].lower(), {})):
+                out.append(_source(layout, f, bids_dir, "anat"))
     if "dwi" in datatypes:
         for f in layout.get(datatype="dwi", suffix="dwi", **query):
-            out.append(_source(layout, f, bids_dir, "dwi"))
+            if _passes(f.get_entities(), (filters or {}).get("dwi", {})):
+                out.append(_source(layout, f, bids_dir, "dwi"))
     return sorted(out, key=lambda s: s.relpath)

@@ -116,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sessions to process (with or without 'ses-'); default all")
     sel.add_argument("--skip-bids-validation", "--skip_bids_validation", action="store_true",
                      help="do not validate the input dataset")
+    sel.add_argument("--bids-filter-file", type=Path, default=None, metavar="FILE",
+                     help="JSON file selecting inputs per query, as fMRIPrep's, e.g. "
+                          '{"t1w": {"acquisition": "mprage"}, "t2w": {"run": 1}} '
+                          "(pybids entity names; null: entity absent)")
+    sel.add_argument("--bids-database-dir", type=Path, default=None, metavar="DIR",
+                     help="pybids index folder: built there once and reused by later runs "
+                          "(delete it when the dataset changes); default: a fresh index "
+                          "in the work directory for every run")
 
     proc = parser.add_argument_group("processing")
     proc.add_argument("--method", nargs="+", default=[DEFAULT_METHOD], choices=list(METHODS),

@@ -1,13 +1,14 @@
 """``srprep`` entry point: validate -> plan -> per-participant submit -> export -> report."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from ..query import UsageError
+from ..query import UsageError, load_bids_filters
 from .parser import build_parser
 
 log = logging.getLogger("srprep")
@@ -57,6 +58,9 @@ def settings_from_args(opts):
         nprocs=nprocs, omp_nthreads=omp, mem_gb=opts.mem, device=opts.device,
         gpus=opts.gpus or 0,
         weights_dir=weights, worker=worker, sbatch_args=opts.sbatch_args,
+        bids_filters=json.dumps(load_bids_filters(opts.bids_filter_file)),
+        bids_database_dir=(opts.bids_database_dir.expanduser().resolve()
+                           if opts.bids_database_dir else None),
         per_node_sbatch_args=_gpu_node_args(opts, worker),
         skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
         clean_workdir=opts.clean_workdir,
@@ -258,7 +262,10 @@ def _prepare(settings):
     _check_device(settings.device)
     if not settings.skip_bids_validation:
         _validate_input(settings)
-    layout = load_layout(settings.bids_dir, settings.version_dir / "pybids_db")
+    if settings.bids_database_dir:           # the user's index: reused when present
+        layout = load_layout(settings.bids_dir, settings.bids_database_dir, reuse=True)
+    else:
+        layout = load_layout(settings.bids_dir, settings.version_dir / "pybids_db")
     return layout, select_participants(layout, settings.participant_labels)
 
 
