@@ -43,6 +43,7 @@ class Settings:
     skip_bids_validation: bool = False
     debug: bool = False
     clean_workdir: bool = False
+    stop_on_first_crash: bool = False
     method_options: dict = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
                         + "_" + uuid.uuid4().hex[:8])

@@ -170,7 +170,9 @@ def _process(settings: Settings, layout, participant: str, command: str) -> dict
         status["errors"].append(f"no {'/'.join(datatypes)} images found")
     if not status["errors"]:
         for method in settings.methods:
-            run_method(settings, participant, method, sources, status)
+            if not run_method(settings, participant, method, sources, status) \
+                    and settings.stop_on_first_crash:
+                break                             # the remaining methods are not run
     status["status"] = "failed" if status["errors"] else "ok"
     status["seconds"] = round(time.monotonic() - start, 1)
     write_json(settings.output_dir / "logs" / f"sub-{participant}_status.json", status)

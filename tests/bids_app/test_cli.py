@@ -216,3 +216,31 @@ def test_invalid_input_dataset_is_refused_unless_skipped(demo_dataset, capsys):
     code, err = run(_base(demo_dataset) + ["--method", "linear"], capsys)
     assert code == 2 and "input dataset is not valid BIDS" in err
     assert not (demo_dataset / "out").exists()
+
+
+def test_stop_on_first_crash_stops_the_run(demo_dataset, capsys):
+    t1 = demo_dataset / "bids/sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz"
+    t1.write_bytes(t1.read_bytes()[: t1.stat().st_size // 3])
+    args = _base(demo_dataset) + ["--method", "linear", "--skip-bids-validation"]
+    code, err = run(args + ["--stop-on-first-crash"], capsys)
+    assert code == 1
+    assert "sub-01 failed" in err and "not run: sub-02" in err
+    assert not (demo_dataset / "out" / "sub-02").exists()        # sub-02 never started
+    code, err = run(args, capsys)                                  # default: carry on
+    assert code == 1 and len(_niftis(demo_dataset / "out" / "sub-02")) == 4
+
+
+def test_stop_on_first_crash_skips_the_remaining_methods(demo_dataset, capsys, tmp_path):
+    # at 4 mm the demo's T2w is isotropic: give it 8 mm slices so that babyai has work,
+    # then let babyai fail for want of weights
+    t2 = demo_dataset / "bids/sub-01/ses-1/anat/sub-01_ses-1_T2w.nii.gz"
+    img = nib.load(t2)
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:, :, ::2],
+                             img.affine @ np.diag([1, 1, 2, 1.0]), img.header), t2)
+    args = _base(demo_dataset) + ["--method", "babyai", "linear", "--participant-label", "01",
+                                  "--weights-dir", str(tmp_path), "--skip-bids-validation"]
+    code, err = run(args + ["--stop-on-first-crash"], capsys)
+    assert code == 1 and "babyai" in err
+    assert not list((demo_dataset / "out").rglob("*desc-linear*.nii.gz"))
+    code, err = run(args, capsys)
+    assert code == 1 and list((demo_dataset / "out").rglob("*desc-linear*.nii.gz"))

@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu-sbatch-args", default="--gres=gpu:1",
                      help="sbatch arguments added to GPU steps with --worker slurm unless "
                           "--device cpu (default '--gres=gpu:1')")
+    run.add_argument("--stop-on-first-crash", action="store_true",
+                     help="stop at the first failed step instead of carrying on with the "
+                          "other methods and participants")
     run.add_argument("--clean-workdir", action="store_true",
                      help="delete a participant's cached intermediate results before running")
     run.add_argument("--debug", action="store_true",

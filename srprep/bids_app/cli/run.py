@@ -63,7 +63,7 @@ def settings_from_args(opts):
                            if opts.bids_database_dir else None),
         per_node_sbatch_args=_gpu_node_args(opts, worker),
         skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
-        clean_workdir=opts.clean_workdir,
+        clean_workdir=opts.clean_workdir, stop_on_first_crash=opts.stop_on_first_crash,
         method_options={"unires": _unires_options(opts), "babyai": _learned_options(opts),
                         "easysr": _easysr_options(opts) if "easysr" in opts.method else {},
                         "angular": _angular_options(opts)},
@@ -288,6 +288,12 @@ def _run_participants(settings, layout, participants, command: str) -> list[dict
         for err in status["errors"]:
             print(f"srprep: sub-{label} failed: {err}", file=sys.stderr)
         results.append(status)
+        if settings.stop_on_first_crash and status["status"] == "failed":
+            rest = participants[len(results):]
+            if rest:
+                print(f"srprep: stopping at the first failure (--stop-on-first-crash); not "
+                      f"run: {', '.join('sub-' + p for p in rest)}", file=sys.stderr)
+            break
     return results
 
 
