@@ -58,6 +58,12 @@ def test_demo_linear_cubic_is_validator_clean(demo_dataset, capsys):
     recorded = json.loads(provenance.read_text())
     assert recorded["packages"]["pydra"] == "1.0a12"
     assert set(recorded["dependency_lock"]) >= {"matches", "differ", "missing"}
+    # a methods paragraph for the methods that ran, with versions and parameters
+    citation = (out / "logs" / "CITATION.md").read_text()
+    assert "srprep 0.1.0" in citation and "pydra 1.0a12" in citation
+    assert "4 mm isotropic voxels" in citation and "trilinear" in citation and "B-spline" in citation
+    assert "UniRes" not in citation and "PCCNN" not in citation
+    assert "<h1>Methods (boilerplate)</h1>" in (out / "logs" / "CITATION.html").read_text()
 
 
 def test_reslice_to_1mm_covers_the_input_field_of_view(demo_dataset, capsys):

@@ -325,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     write_provenance(settings, command)
     results = _run_participants(settings, layout, participants, command)
     dataset_index(settings.output_dir)
+    ran = [m for m in settings.methods
+           if any(e["name"] == m and e["outputs"] for r in results for e in r.get("methods", []))]
+    if ran:
+        from ..citation import write_citation
+
+        write_citation(settings, ran)
     if results and all(r["status"] == "locked" for r in results):
         print(f"srprep: error: another srprep run is writing to {settings.output_dir} "
               "(all selected participants are locked); wait for it to finish or choose "
