@@ -250,3 +250,21 @@ def test_stop_on_first_crash_skips_the_remaining_methods(demo_dataset, capsys, t
     assert not list((demo_dataset / "out").rglob("*desc-linear*.nii.gz"))
     code, err = run(args, capsys)
     assert code == 1 and list((demo_dataset / "out").rglob("*desc-linear*.nii.gz"))
+
+
+def test_reports_only_rewrites_reports_without_processing(demo_dataset, capsys):
+    args = _base(demo_dataset) + ["--method", "linear", "--participant-label", "01",
+                                  "--skip-bids-validation"]
+    out = demo_dataset / "out"
+    code, err = run(args + ["--reports-only"], capsys)            # nothing ran yet
+    assert code == 1 and "no earlier run" in err and "sub-01" in err
+    assert run(args, capsys)[0] == 0
+    page = out / "sub-01.html"
+    page.unlink()
+    for png in (out / "sub-01" / "figures").glob("*.png"):
+        png.unlink()
+    outputs = {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")}
+    code, err = run(args + ["--reports-only"], capsys)
+    assert code == 0, err
+    assert "desc-linear" in page.read_text() and len(list((out / "sub-01" / "figures").glob("*.png"))) == 4
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == outputs   # untouched

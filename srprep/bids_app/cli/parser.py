@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu-sbatch-args", default="--gres=gpu:1",
                      help="sbatch arguments added to GPU steps with --worker slurm unless "
                           "--device cpu (default '--gres=gpu:1')")
+    run.add_argument("--reports-only", action="store_true",
+                     help="only re-write the participant reports and the index from the "
+                          "last run's records (nothing is processed)")
     run.add_argument("--stop-on-first-crash", action="store_true",
                      help="stop at the first failed step instead of carrying on with the "
                           "other methods and participants")

@@ -297,6 +297,26 @@ def _run_participants(settings, layout, participants, command: str) -> list[dict
     return results
 
 
+def _reports_only(settings, participants: list[str]) -> int:
+    """Re-write the participant reports and the index from the last run's records."""
+    from ..reports import dataset_index, participant_report
+
+    missing = []
+    for label in participants:
+        record = settings.output_dir / "logs" / f"sub-{label}_status.json"
+        if not record.is_file():
+            missing.append(label)
+            continue
+        page = participant_report(settings.output_dir, label, json.loads(record.read_text()))
+        log.info("report written: %s", page)
+    dataset_index(settings.output_dir)
+    if missing:
+        print(f"srprep: error: no earlier run in {settings.output_dir} for "
+              f"{', '.join('sub-' + m for m in missing)}: nothing to report", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -317,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..provenance import write_provenance
     from ..reports import dataset_index
 
+    if opts.reports_only:
+        return _reports_only(settings, participants)
     command = "srprep " + shlex.join(argv)
     settings.save()
     engine_name = os.environ.get("SRPREP_CONTAINER")
