@@ -268,3 +268,25 @@ def test_reports_only_rewrites_reports_without_processing(demo_dataset, capsys):
     assert code == 0, err
     assert "desc-linear" in page.read_text() and len(list((out / "sub-01" / "figures").glob("*.png"))) == 4
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == outputs   # untouched
+
+
+def test_config_file_repeats_a_run_and_the_command_line_wins(demo_dataset, capsys):
+    first = _base(demo_dataset) + ["--method", "linear", "--participant-label", "01",
+                                   "--skip-bids-validation"]
+    assert run(first, capsys)[0] == 0
+    config = next((demo_dataset / "out" / "logs").glob("*/config.toml"))
+    bids = demo_dataset / "bids"
+    # same settings from the file: 4 mm linear for sub-01 only
+    code, err = run([bids, demo_dataset / "again", "participant", "--config-file", config], capsys)
+    assert code == 0, err
+    assert _niftis(demo_dataset / "again") == _niftis(demo_dataset / "out")
+    # an option on the command line takes precedence over the file
+    code, err = run([bids, demo_dataset / "cubic", "participant", "--config-file", config,
+                     "--method", "cubic"], capsys)
+    assert code == 0, err
+    names = _niftis(demo_dataset / "cubic")
+    assert names and all("desc-cubic" in n and n.startswith("sub-01/") for n in names)
+    assert all("res-4mm" in n for n in names)                  # resolution from the file
+    code, err = run([bids, demo_dataset / "x", "participant", "--config-file",
+                     demo_dataset / "nope.toml"], capsys)
+    assert code == 2 and "--config-file" in err

@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu-sbatch-args", default="--gres=gpu:1",
                      help="sbatch arguments added to GPU steps with --worker slurm unless "
                           "--device cpu (default '--gres=gpu:1')")
+    run.add_argument("--config-file", type=Path, default=None, metavar="TOML",
+                     help="repeat a run: the config.toml it wrote (logs/<run_id>/); options "
+                          "given on this command line take precedence")
     run.add_argument("--reports-only", action="store_true",
                      help="only re-write the participant reports and the index from the "
                           "last run's records (nothing is processed)")

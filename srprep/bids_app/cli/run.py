@@ -70,6 +70,59 @@ def settings_from_args(opts):
     )
 
 
+#: command-line destinations -> the Settings field they set (for --config-file)
+_CLI_FIELDS = {
+    "participant_label": "participant_labels", "session_label": "session_labels",
+    "method": "methods", "output_resolution": "output_resolution", "nprocs": "nprocs",
+    "omp_nthreads": "omp_nthreads", "mem": "mem_gb", "device": "device", "gpus": "gpus",
+    "weights_dir": "weights_dir", "worker": "worker", "sbatch_args": "sbatch_args",
+    "skip_bids_validation": "skip_bids_validation", "debug": "debug",
+    "clean_workdir": "clean_workdir", "stop_on_first_crash": "stop_on_first_crash",
+    "bids_filter_file": "bids_filters", "bids_database_dir": "bids_database_dir",
+    "work_dir": "work_dir",
+}
+#: fields that are derived or belong to one run, never taken from a config file
+_NOT_FROM_FILE = ("bids_dir", "output_dir", "analysis_level", "run_id", "version",
+                  "per_node_sbatch_args")
+
+
+def explicit_options(argv: list[str]) -> set[str]:
+    """Destinations given on the command line (not left at their defaults)."""
+    import argparse
+
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    for group in parser._action_groups:      # argument groups keep their own defaults
+        for action in group._group_actions:
+            action.default = argparse.SUPPRESS
+    known, _ = parser.parse_known_args(argv)
+    return set(vars(known))
+
+
+def apply_config_file(settings, path: Path, explicit: set[str]):
+    """``--config-file``: the settings a run wrote (``config.toml``), with every option
+    given on this command line taking precedence; paths and the run id stay this run's."""
+    import dataclasses
+
+    from ..config import Settings
+
+    try:
+        saved = Settings.load(path)
+    except FileNotFoundError:
+        raise UsageError(f"--config-file {path} not found") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"--config-file {path} is not a srprep config.toml: {exc}") from None
+    keep = {field for dest, field in _CLI_FIELDS.items() if dest in explicit}
+    general = set(_CLI_FIELDS) | {"bids_dir", "output_dir", "analysis_level", "config_file",
+                                  "verbose", "reports_only"}
+    if "methods" in keep or explicit - general:
+        keep.add("method_options")           # methods or their options given: this command's
+    updates = {f.name: getattr(saved, f.name) for f in dataclasses.fields(Settings)
+               if f.name not in keep and f.name not in _NOT_FROM_FILE}
+    return dataclasses.replace(settings, **updates)
+
+
 def _gpu_node_args(opts, worker: str) -> dict[str, str]:
     """Per-node sbatch arguments: GPU resources for the methods' GPU steps only."""
     from srprep.core.device import gpus_present
@@ -329,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(opts.verbose, opts.debug)
     try:
         settings = settings_from_args(opts)
+        if opts.config_file:
+            settings = apply_config_file(settings, opts.config_file, explicit_options(argv))
         layout, participants = _prepare(settings)
     except UsageError as exc:
         print(f"srprep: error: {exc}", file=sys.stderr)
