@@ -106,6 +106,16 @@ def gpus_present() -> bool:
     return (nodes.is_dir() and any(nodes.iterdir())) or Path("/dev/nvidia0").exists()
 
 
+def physical_gpu(index: int) -> str:
+    """The node-wide name of torch's GPU ``index``: its entry in ``CUDA_VISIBLE_DEVICES``
+    (a number or a UUID), so that two runs given different GPUs by the scheduler never
+    share a lock, and two given the same GPU always do."""
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")
+               if v.strip()]
+    name = visible[index] if index < len(visible) else str(index)
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
 def lock_folder() -> Path:
     """Where the per-device lock files live: ``$SRPREP_LOCK_DIR`` or a folder in the
     node's own temporary directory -- never the (possibly shared) work directory, where
@@ -145,7 +155,7 @@ def gpu_slot(device: str, devices: list[int] | None = None, *, poll_s: float = 0
     folder = lock_folder()
     start = os.getpid() % len(candidates)
     order = candidates[start:] + candidates[:start]
-    locks = {i: FileLock(str(folder / f"srprep-gpu{i}.lock")) for i in order}
+    locks = {i: FileLock(str(folder / f"srprep-gpu-{physical_gpu(i)}.lock")) for i in order}
     while True:
         for index in order:
             try:

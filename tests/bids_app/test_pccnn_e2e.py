@@ -23,7 +23,8 @@ from srprep.core.evaluate import score_angular
 
 KEEP_EVERY = 8          # 8 of 64 directions per shell are acquired; the rest are predicted
 EPOCHS = 25             # x 4 repeats: ~670 steps, ~4 min on 2 CPU cores
-MAX_MINUTES = 10        # safety cap only: the epoch budget fixes the result, not the clock
+MAX_MINUTES = 30        # safety cap only: the epoch budget fixes the result, not the clock
+                        # (a cap a loaded CI machine can reach made the result load-dependent)
 
 
 @pytest.fixture(scope="module")

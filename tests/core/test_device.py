@@ -124,3 +124,13 @@ def test_slurm_requests_gpus_only_when_there_are_any(monkeypatch):
 def test_gpus_present_honours_an_empty_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert dev.gpus_present() is False
+
+
+def test_locks_are_named_by_the_physical_gpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,GPU-8f3a")
+    assert dev.physical_gpu(0) == "2" and dev.physical_gpu(1) == "GPU-8f3a"
+    with dev.gpu_slot("cuda:1", devices=[0, 1]) as d:
+        assert d == "cuda:1"
+        assert (tmp_path / "locks" / "srprep-gpu-GPU-8f3a.lock").exists()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert dev.physical_gpu(3) == "3"
