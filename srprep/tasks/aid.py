@@ -162,29 +162,30 @@ def AIDSample(weights: File, n_frames: int = 8, mode: str = "prospective",
     import numpy as np
     import torch
 
-    from srprep.core.device import configure_threads, select_device
+    from srprep.core.device import configure_threads, gpu_slot, select_device
     from srprep.models.aid import from_official_checkpoint
     from srprep.models.aid.diffusion import GaussianDiffusion
     from srprep.models.aid.sampling import prospective, retrospective
 
     device = select_device()
     configure_threads()
-    net = from_official_checkpoint(weights, model_config or None).to(device)
-    diff = GaussianDiffusion.linear(1000, learn_sigma=net.config.learn_sigma, respacing=steps)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    ctx = None if context is None else torch.as_tensor(np.load(context), dtype=torch.float32,
-                                                        device=device)[None]
-    t0 = time.time()
-    if mode == "retrospective":
-        if ctx is None:
-            raise ValueError("retrospective sampling needs context frames")
-        out = retrospective(net, diff, ctx, sampler=sampler, generator=gen)
-    elif mode == "prospective":
-        c, n = net.config.in_channels, net.config.image_size
-        out = prospective(net, diff, n_frames, window=ctx, shape=(1, c, n, n), sampler=sampler,
-                          released_attention=released_attention, generator=gen)
-    else:
-        raise ValueError(f"unknown sampling mode {mode!r}")
+    with gpu_slot(device) as device:   # a free GPU of the node, or cpu
+        net = from_official_checkpoint(weights, model_config or None).to(device)
+        diff = GaussianDiffusion.linear(1000, learn_sigma=net.config.learn_sigma, respacing=steps)
+        gen = torch.Generator(device=device).manual_seed(seed)
+        ctx = None if context is None else torch.as_tensor(np.load(context), dtype=torch.float32,
+                                                            device=device)[None]
+        t0 = time.time()
+        if mode == "retrospective":
+            if ctx is None:
+                raise ValueError("retrospective sampling needs context frames")
+            out = retrospective(net, diff, ctx, sampler=sampler, generator=gen)
+        elif mode == "prospective":
+            c, n = net.config.in_channels, net.config.image_size
+            out = prospective(net, diff, n_frames, window=ctx, shape=(1, c, n, n), sampler=sampler,
+                              released_attention=released_attention, generator=gen)
+        else:
+            raise ValueError(f"unknown sampling mode {mode!r}")
     path = Path("samples.npy").absolute()
     np.save(path, out[0].cpu().numpy())
     info = {"mode": mode, "start": "cold" if ctx is None else "warm", "steps": steps,
