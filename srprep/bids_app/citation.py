@@ -42,19 +42,19 @@ _REFERENCES = {
            "robust analytical Q-ball imaging. Magn Reson Med 58:497-510 (2007); "
            "implementation: DIPY (Garyfallidis E et al. Front Neuroinform 8:8, 2014)."),
 }
-_ADAPTER = {"unires": "unires", "babyai": "babyai", "easysr": "easysr", "pccnn": "pccnn"}
+#: methods whose App adapter (``methods/<name>.py``) holds their ``CITATION``
+_ADAPTERS = ("unires", "babyai", "easysr", "pccnn")
 _SOFTWARE = ("pydra", "nibabel", "numpy", "scipy", "torch", "antspyx", "dipy")
 
 
 def _reference(method: str) -> str | None:
     if method in _REFERENCES:
         return _REFERENCES[method]
-    module = _ADAPTER.get(method)
-    if module is None:
+    if method not in _ADAPTERS:
         return None
     import importlib
 
-    return getattr(importlib.import_module(f".methods.{module}", __package__), "CITATION", None)
+    return getattr(importlib.import_module(f".methods.{method}", __package__), "CITATION", None)
 
 
 def _resolution(settings) -> str:

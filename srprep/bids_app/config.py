@@ -6,8 +6,8 @@ Workers and resumed runs read the same file, so a run can be reproduced from
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import json
+import os
 import tomllib
 import uuid
 from dataclasses import dataclass, field, fields

@@ -147,26 +147,27 @@ def _passes(entities: dict, wanted: dict) -> bool:
     """Whether a file's pybids entities satisfy one query's filters."""
     for key, value in wanted.items():
         have = entities.get(key)
-        if value is None:
-            if have is not None:
-                return False
-            continue
-        values = value if isinstance(value, list) else [value]
-        if value == "*" and have is not None:
-            continue
-        if have is None or str(have).lstrip(".") not in {str(v).lstrip(".") for v in values}:
-            # runs and echoes are integers in pybids; "01" and 1 mean the same run
-            if not (have is not None and _as_int(have) is not None
-                    and _as_int(have) in {_as_int(v) for v in values}):
-                return False
+        if value is None:                       # the entity must be absent
+            ok = have is None
+        elif value == "*":                      # present, any value
+            ok = have is not None
+        else:
+            values = value if isinstance(value, list) else [value]
+            ok = have is not None and any(_same(have, v) for v in values)
+        if not ok:
+            return False
     return True
 
 
-def _as_int(value) -> int | None:
+def _same(have, want) -> bool:
+    """Entity values compared as pybids stores them: runs and echoes are integers
+    ("01" means run 1), extensions may be given with or without their dot."""
+    if str(have).lstrip(".") == str(want).lstrip("."):
+        return True
     try:
-        return int(str(value))
+        return int(str(have)) == int(str(want))
     except ValueError:
-        return None
+        return False
 
 
 def find_images(layout, participant: str, sessions: list[str], datatypes: tuple[str, ...],

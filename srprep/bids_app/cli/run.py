@@ -91,11 +91,8 @@ def explicit_options(argv: list[str]) -> set[str]:
     import argparse
 
     parser = build_parser()
-    for action in parser._actions:
+    for action in parser._actions:          # groups share these action objects
         action.default = argparse.SUPPRESS
-    for group in parser._action_groups:      # argument groups keep their own defaults
-        for action in group._group_actions:
-            action.default = argparse.SUPPRESS
     known, _ = parser.parse_known_args(argv)
     return set(vars(known))
 
