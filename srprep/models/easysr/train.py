@@ -99,34 +99,39 @@ def _thick_model_cubic(net: ResnetGenerator, path: Path, axis: int, factor: int,
 def validate(net: ResnetGenerator, volumes: list[Volume], factor: int, axis: int = 2,
              device: str = "cpu") -> dict:
     """PSNR/SSIM of the generator and of cubic interpolation on box-thick versions of
-    the validation volumes (one thick axis), inside ``truth > 10 %`` of the range."""
+    the validation volumes (one thick axis), inside ``truth > 10 %`` of the range.
+
+    ``out["first"]`` keeps (truth, generator, cubic) of the first volume, so that the
+    per-epoch picture does not run the generator over it a second time."""
     from srprep.core.metrics import psnr, ssim
 
-    rows = []
+    rows, first = [], None
     for v in volumes:
         hr, sr, cubic = _thick_model_cubic(net, v.path, axis, factor, device)
+        first = first or (hr, sr, cubic)
         mask = hr > hr.min() + 0.1 * (hr.max() - hr.min())
         rows.append({"name": v.name, "psnr_model": psnr(hr, sr, mask),
                      "psnr_cubic": psnr(hr, cubic, mask), "ssim_model": ssim(hr, sr, mask),
                      "ssim_cubic": ssim(hr, cubic, mask)})
     out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "name"}
     out["cases"] = rows
+    out["first"] = first
     return out
 
 
-def _mid_slice_png(net, volume: Volume, factor: int, path: Path, device: str) -> np.ndarray:
-    """thick (cubic) | generated | truth, middle coronal slice, thick axis 2."""
+def _mid_slice_png(truth: np.ndarray, sr: np.ndarray, cubic: np.ndarray, path: Path) -> np.ndarray:
+    """thick (cubic) | generated | truth, middle coronal slice (thick axis 2)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    hr, sr, cubic = _thick_model_cubic(net, volume.path, 2, factor, device)
-    y = hr.shape[1] // 2
-    tiles = [np.rot90(a[:, y, :]) for a in (cubic, sr, hr)]
+    y = truth.shape[1] // 2
+    tiles = [np.rot90(a[:, y, :]) for a in (cubic, sr, truth)]
     strip = np.concatenate(tiles, axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plt.imsave(path, strip, cmap="gray", vmin=float(hr.min()), vmax=float(np.percentile(hr, 99.5)))
+    plt.imsave(path, strip, cmap="gray", vmin=float(truth.min()),
+               vmax=float(np.percentile(truth, 99.5)))
     return strip
 
 
@@ -231,8 +236,8 @@ def train_easysr(train: list[Volume], val: list[Volume], out_dir: str | os.PathL
         for k, v in row.items():
             if k != "epoch":
                 writer.add_scalar(k, v, epoch + 1)
-        strip = _mid_slice_png(gen, val[0], config.factor, out / "png" / f"epoch_{epoch + 1:03d}.png",
-                               device)
+        strip = _mid_slice_png(*metrics.pop("first"),
+                               out / "png" / f"epoch_{epoch + 1:03d}.png")  # val[0], axis 2
         writer.add_image("mid_slice", (strip - strip.min()) / (np.ptp(strip) + 1e-6), epoch + 1,
                          dataformats="HW")
         if row["psnr_model"] > best:
