@@ -44,6 +44,7 @@ class Settings:
     debug: bool = False
     clean_workdir: bool = False
     stop_on_first_crash: bool = False
+    random_seed: int = -1              # --random-seed; -1: each step's own fixed seed
     method_options: dict = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
                         + "_" + uuid.uuid4().hex[:8])
@@ -57,6 +58,11 @@ class Settings:
     def cache_root(self, participant: str) -> Path:
         """Per-participant Pydra cache root."""
         return self.version_dir / f"sub-{participant}"
+
+    @property
+    def seed(self) -> int | None:
+        """``--random-seed`` for the stochastic steps (None: each step's fixed default)."""
+        return None if self.random_seed < 0 else self.random_seed
 
     @property
     def filters(self) -> dict:

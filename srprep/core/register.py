@@ -22,6 +22,10 @@ from .resample import resample
 
 _LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
+#: seed of ANTs' random metric sampling when none is given (``srprep --random-seed``
+#: replaces it): registrations are reproducible run to run
+DEFAULT_SEED = 20240521
+
 #: antspyx settings per (transform, fast) pair: (type_of_transform, iterations,
 #: shrink factors, smoothing sigmas in voxels).  The fast settings stop at half
 #: resolution with fewer iterations; measured ~5x faster with <0.3 mm extra error on
@@ -69,7 +73,7 @@ def register(
     *,
     transform: str = "rigid",
     fast: bool = False,
-    seed: int = 20240521,
+    seed: int = DEFAULT_SEED,
     init: str = "centre-of-mass",
 ) -> Registration:
     """Register ``moving`` to ``fixed`` (3-D arrays with their affines).
@@ -202,6 +206,7 @@ def register_files(
     transform: str = "rigid",
     fast: bool = False,
     init: str = "centre-of-mass",
+    seed: int = DEFAULT_SEED,
 ) -> np.ndarray:
     """File-level :func:`register` (4-D moving images use their first volume)."""
     from .nifti import load_image
@@ -211,7 +216,7 @@ def register_files(
     mdata = mdata[..., 0] if mdata.ndim == 4 else mdata
     fdata = fdata[..., 0] if fdata.ndim == 4 else fdata
     return register(mdata, mov.affine, fdata, fix.affine, out_transform,
-                    transform=transform, fast=fast, init=init).matrix
+                    transform=transform, fast=fast, init=init, seed=seed).matrix
 
 
 def apply_transform_file(
@@ -243,6 +248,7 @@ def coregister(
     reference: int = 0,
     fast: bool = True,
     transform: str = "rigid",
+    seed: int = DEFAULT_SEED,
 ) -> list[np.ndarray]:
     """Rigidly register every image to ``images[reference]`` (multi-contrast: Mattes MI).
 
@@ -263,7 +269,7 @@ def coregister(
                 out.append(np.eye(4))
                 continue
             reg = register(data, affine, fixed, fixed_affine, tmp / f"{i}.mat",
-                           transform=transform, fast=fast, init="identity")
+                           transform=transform, fast=fast, init="identity", seed=seed)
             out.append(reg.matrix)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -14,8 +14,8 @@ from srprep.tasks.normalise import BrainMask
 def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: str,
                     method: str = "pccnn", factor: int = 2, target_bval: File | None = None,
                     target_bvec: File | None = None, weights: File | None = None,
-                    variant: str | None = "PCCNN", context_mode: str = "shell", batch_size: int = 4
-                    ) -> tuple[NiftiImage, File, File, dict, dict]:
+                    variant: str | None = "PCCNN", context_mode: str = "shell", batch_size: int = 4,
+                    seed: int = 0) -> tuple[NiftiImage, File, File, dict, dict]:
     """dMRI series -> the same series resampled in q-space onto a target scheme.
 
     Parameters
@@ -45,6 +45,8 @@ def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: st
         :func:`srprep.models.pccnn.inference.predict_subject`).
     batch_size : int
         Tiles per forward pass.
+    seed : int
+        Seed of the uniform target directions (``factor``).
 
     Returns
     -------
@@ -60,7 +62,8 @@ def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: st
         Target scheme report.
     """
     scheme = workflow.add(TargetScheme(bval=bval, bvec=bvec, factor=factor,
-                                       target_bval=target_bval, target_bvec=target_bvec),
+                                       target_bval=target_bval, target_bvec=target_bvec,
+                                       seed=seed),
                           name="scheme")
     if method == "pccnn":
         mask = workflow.add(BrainMask(in_file=in_file, bval=bval), name="mask")

@@ -14,7 +14,8 @@ from srprep.tasks.babyai import PrepareTrainingPair, TrainThroughPlane
 @define_workflow(outputs=["out_file", "info", "alignment"])
 def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights: File,
                    source_names: list[str], overlap: float = 0.5, mode: str = "constant",
-                   batch_size: int = 4) -> tuple[NiftiImage, dict, dict]:
+                   batch_size: int = 4, seed: int | None = None
+                   ) -> tuple[NiftiImage, dict, dict]:
     """Anisotropic T2w + isotropic T1w -> isotropic T2w (BABY-AI).
 
     The T1w is registered to the atlas and the T2w to the T1w (composed, so the channels
@@ -39,6 +40,8 @@ def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights:
         Window blending (constant = reference, gaussian).
     batch_size : int
         Windows per forward pass.
+    seed : int
+        Seed of the registrations' metric sampling (None: srprep's fixed default).
 
     Returns
     -------
@@ -49,7 +52,7 @@ def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights:
     alignment : dict
         How each input reached the atlas grid.
     """
-    align = workflow.add(BabyAIAlign(t1w=t1w, t2w=t2w, atlas=atlas), name="align")
+    align = workflow.add(BabyAIAlign(t1w=t1w, t2w=t2w, atlas=atlas, seed=seed), name="align")
     t1_atlas = workflow.add(ApplyTransform(moving=t1w, reference=atlas,
                                            transform=align.t1w_transform,
                                            interpolation="cubic"), name="t1w_to_atlas")

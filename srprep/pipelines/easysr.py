@@ -12,8 +12,8 @@ from srprep.tasks.register import Register
 
 @define_workflow(outputs=["out_file", "prepare_info", "infer_info"])
 def EasySRWorkflow(in_file: NiftiImage, weights: File, factor: int, source_name: str,
-                   resolution: float | None = None, template: NiftiImage | None = None
-                   ) -> tuple[NiftiImage, dict, dict]:
+                   resolution: float | None = None, template: NiftiImage | None = None,
+                   seed: int | None = None) -> tuple[NiftiImage, dict, dict]:
     """Through-plane super-resolution of one image with an EasySR generator.
 
     Parameters
@@ -32,6 +32,8 @@ def EasySRWorkflow(in_file: NiftiImage, weights: File, factor: int, source_name:
     template : NiftiImage, optional
         Rigid registration target; the generator then runs on the template's axes and
         the result is resampled back to the native grid.
+    seed : int, optional
+        Seed of the registration's metric sampling (None: srprep's fixed default).
 
     Returns
     -------
@@ -43,7 +45,7 @@ def EasySRWorkflow(in_file: NiftiImage, weights: File, factor: int, source_name:
     transform = None
     if template is not None:
         transform = workflow.add(Register(moving=in_file, fixed=template, transform="rigid",
-                                          fast=True), name="register").transform
+                                          fast=True, seed=seed), name="register").transform
     prep = workflow.add(EasySRPrepare(in_file=in_file, factor=factor, resolution=resolution,
                                       template=template, transform=transform), name="prepare")
     infer = workflow.add(EasySRInfer(in_file=prep.out_file, weights=weights,

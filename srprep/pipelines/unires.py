@@ -28,7 +28,8 @@ def UniResWorkflow(in_files: list[NiftiImage], channels: list[int], names: list[
         BIDS names of the inputs; keeps cache entries of identical data apart.
     options : dict
         UniRes settings (see :class:`srprep.models.unires.fit.Settings`, plus
-        ``common_output``, ``crop``, ``fov`` and ``res_origin``).
+        ``common_output``, ``crop``, ``fov``, ``res_origin`` and ``seed``, the seed of the
+        registrations' metric sampling).
     coregister : bool
         Rigidly register every image to the first before the fit (antspyx).
     label_files : list[NiftiImage]
@@ -55,7 +56,8 @@ def UniResWorkflow(in_files: list[NiftiImage], channels: list[int], names: list[
         in_files = workflow.add(ResetOrigin(in_files=in_files), name="reset_origin").out
     transforms = None
     if coregister and n_images > 1:
-        transforms = workflow.add(CoRegister(in_files=in_files), name="coregister").out
+        transforms = workflow.add(CoRegister(in_files=in_files, seed=options.get("seed")),
+                                  name="coregister").out
     fit = workflow.add(UniResFit(in_files=in_files, channels=channels, names=names,
                                  transforms=transforms, options=options,
                                  label_files=label_files or [], label_hosts=label_hosts or []),

@@ -10,14 +10,15 @@ from ._types import File, NiftiImage
 
 
 @define_python(outputs=["t1w_transform", "t2w_transform", "info"])
-def BabyAIAlign(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, fast: bool = True
-                ) -> tuple[File, File, dict]:
+def BabyAIAlign(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, fast: bool = True,
+                seed: int | None = None) -> tuple[File, File, dict]:
     """Transforms to the atlas grid: T1w -> atlas, and T2w -> T1w composed with it.
 
     Args:
         t1w, t2w: the session's pair.
         atlas: the network's grid.
         fast: quicker registration settings.
+        seed: seed of ANTs' metric sampling (None: srprep's fixed default).
 
     Returns:
         t1w_transform, t2w_transform: ANTs affine files (atlas point -> image point).
@@ -26,7 +27,7 @@ def BabyAIAlign(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, fast: bool 
     from srprep.models.babyai.inference import align_to_atlas
 
     t1_out, t2_out = Path("t1w_to_atlas.mat").absolute(), Path("t2w_to_atlas.mat").absolute()
-    info = align_to_atlas(t1w, t2w, atlas, t1_out, t2_out, fast=fast)
+    info = align_to_atlas(t1w, t2w, atlas, t1_out, t2_out, fast=fast, seed=seed)
     return t1_out, t2_out, info
 
 

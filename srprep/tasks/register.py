@@ -10,7 +10,7 @@ from ._types import File, NiftiImage
 
 @define_python(outputs=["transform", "matrix"])
 def Register(moving: NiftiImage, fixed: NiftiImage, transform: str = "rigid", fast: bool = False,
-             init: str = "centre-of-mass") -> tuple[File, list]:
+             init: str = "centre-of-mass", seed: int | None = None) -> tuple[File, list]:
     """Register ``moving`` to ``fixed`` with antspyx.
 
     Args:
@@ -19,15 +19,17 @@ def Register(moving: NiftiImage, fixed: NiftiImage, transform: str = "rigid", fa
         transform: ``rigid`` or ``affine``.
         fast: coarser, quicker optimisation.
         init: ``centre-of-mass`` or ``identity`` initial alignment.
+        seed: seed of ANTs' metric sampling (None: srprep's fixed default).
 
     Returns:
         transform: ANTs affine file (fixed-space point -> moving-space point).
         matrix: the same mapping as a 4x4 RAS+ matrix (nested lists).
     """
-    from srprep.core.register import register_files
+    from srprep.core.register import DEFAULT_SEED, register_files
 
     out = Path("transform.mat").absolute()
-    matrix = register_files(moving, fixed, out, transform=transform, fast=fast, init=init)
+    matrix = register_files(moving, fixed, out, transform=transform, fast=fast, init=init,
+                            seed=DEFAULT_SEED if seed is None else int(seed))
     return out, matrix.tolist()
 
 

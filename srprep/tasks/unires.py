@@ -9,19 +9,20 @@ from ._types import NiftiImage
 
 
 @define_python
-def CoRegister(in_files: list[NiftiImage], fast: bool = True) -> list:
+def CoRegister(in_files: list[NiftiImage], fast: bool = True, seed: int | None = None) -> list:
     """Rigidly register every image to the first one (antspyx, Mattes MI).
 
     Args:
         in_files: images of one session; the first is the reference.
         fast: quicker optimisation pyramid.
+        seed: seed of ANTs' metric sampling (None: srprep's fixed default).
 
     Returns:
         out: per image, the 4x4 RAS+ matrix (reference point -> image point).
     """
     from srprep.models.unires.files import coregister_files
 
-    return coregister_files(in_files, fast=fast)
+    return coregister_files(in_files, fast=fast, seed=seed)
 
 
 @define_python

@@ -18,6 +18,17 @@ exit codes:
 """
 
 
+def _seed(text: str) -> int:
+    """A non-negative integer (ANTs and numpy seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**31:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2^31 - 1, got {value}")
+    return value
+
+
 def _label(prefix: str):
     def check(value: str) -> str:
         try:
@@ -259,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--stop-on-first-crash", action="store_true",
                      help="stop at the first failed step instead of carrying on with the "
                           "other methods and participants")
+    run.add_argument("--random-seed", type=_seed, default=None, metavar="N",
+                     help="seed every stochastic step (ANTs registration sampling, target "
+                          "q-space directions); default: each step's fixed seed, so runs "
+                          "repeat exactly either way. Recorded in config.toml")
     run.add_argument("--clean-workdir", action="store_true",
                      help="delete a participant's cached intermediate results before running")
     run.add_argument("--debug", action="store_true",

@@ -91,7 +91,7 @@ def _build(jobs: list[Job], settings):
                         weights=str(weights.path("babyai", settings.weights_dir)),
                         overlap=float(opts.get("overlap", 0.5)),
                         mode=str(opts.get("mode", "constant")),
-                        batch_size=int(opts.get("batch_size", 4)))
+                        batch_size=int(opts.get("batch_size", 4)), seed=settings.seed)
     return wf.split(("t1w", "t2w", "source_names"),
                     t1w=[str(j.sources[0].path) for j in jobs],
                     t2w=[str(j.sources[1].path) for j in jobs],

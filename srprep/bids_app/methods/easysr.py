@@ -105,7 +105,8 @@ def _build(jobs: list[Job], settings):
     opts = _options(settings)
     w = weights_file(settings)
     wf = EasySRWorkflow(weights=str(w), factor=int(model_info(w)["factor"]),
-                        resolution=opts.get("resolution"), template=opts.get("template"))
+                        resolution=opts.get("resolution"), template=opts.get("template"),
+                        seed=settings.seed)
     return wf.split(("in_file", "source_name"),
                     in_file=[str(j.sources[0].path) for j in jobs],
                     source_name=[j.sources[0].relpath for j in jobs])

@@ -43,7 +43,7 @@ def _build(method: str, jobs: list[Job], settings):
               "batch_size": int(opts.get("batch_size", 4))}
     wf = AngularWorkflow(method=method, factor=int(opts.get("factor", 2)),
                          target_bval=opts.get("target_bval"), target_bvec=opts.get("target_bvec"),
-                         **kw)
+                         seed=0 if settings.seed is None else settings.seed, **kw)
     return wf.split(("in_file", "bval", "bvec", "source_name"),
                     in_file=[str(j.sources[0].path) for j in jobs],
                     bval=[str(j.sources[0].bval) for j in jobs],

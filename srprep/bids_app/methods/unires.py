@@ -138,6 +138,8 @@ def _build(jobs: list[Job], settings):
     opts = options(settings)
     common = opts.pop("common_output", False)
     coreg = opts.pop("coregister", True)
+    if settings.seed is not None:       # --random-seed: the registrations' sampling
+        opts["seed"] = settings.seed
     wf = UniResWorkflow(options={**opts, "common_output": common}, coregister=coreg)
     return wf.split(("in_files", "channels", "names", "source_names", "label_files",
                      "label_hosts"),

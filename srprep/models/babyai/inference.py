@@ -35,7 +35,7 @@ def infer_files(t1w_file, t2w_file, weights_file, out_file, *, overlap: float = 
 
 
 def align_to_atlas(t1w_file, t2w_file, atlas_file, t1w_transform, t2w_transform, *,
-                   fast: bool = True) -> dict:
+                   fast: bool = True, seed: int | None = None) -> dict:
     """Transforms that pull the T1w and the T2w onto the atlas grid.
 
     The T1w is registered to the atlas (rigid) and the T2w to the T1w of its own session
@@ -49,14 +49,15 @@ def align_to_atlas(t1w_file, t2w_file, atlas_file, t1w_transform, t2w_transform,
 
     import numpy as np
 
-    from srprep.core.register import (compose_transform_files, register_files, same_grid,
-                                      write_ras_matrix)
+    from srprep.core.register import (DEFAULT_SEED, compose_transform_files, register_files,
+                                      same_grid, write_ras_matrix)
 
     def rigid(moving, fixed, out, target: str) -> str:
         if same_grid(moving, fixed):
             write_ras_matrix(np.eye(4), out)
             return f"identity (already on the {target} grid)"
-        register_files(moving, fixed, out, transform="rigid", fast=fast)
+        register_files(moving, fixed, out, transform="rigid", fast=fast,
+                       seed=DEFAULT_SEED if seed is None else int(seed))
         return "rigid registration"
 
     info = {"t1w_to_atlas": rigid(t1w_file, atlas_file, t1w_transform, "atlas")}

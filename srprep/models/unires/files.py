@@ -23,12 +23,15 @@ def _load(in_files) -> list:
     return images
 
 
-def coregister_files(in_files: list, *, fast: bool = True) -> list[list[list[float]]]:
-    """Rigid transforms of every image to the first (identity for the first)."""
-    from srprep.core.register import coregister
+def coregister_files(in_files: list, *, fast: bool = True, seed: int | None = None
+                     ) -> list[list[list[float]]]:
+    """Rigid transforms of every image to the first (identity for the first); ``seed``
+    of ANTs' metric sampling (None: :data:`srprep.core.register.DEFAULT_SEED`)."""
+    from srprep.core.register import DEFAULT_SEED, coregister
 
     images = _load(in_files)
-    mats = coregister([(np.asarray(im.dataobj), im.affine) for im in images], fast=fast)
+    mats = coregister([(np.asarray(im.dataobj), im.affine) for im in images], fast=fast,
+                      seed=DEFAULT_SEED if seed is None else int(seed))
     return [m.tolist() for m in mats]
 
 
@@ -87,13 +90,13 @@ def atlas_grid(voxel_size, fov: str = "brain", cap: int | None = 256
     return cnn_friendly_grid(grid, shape, cap)
 
 
-def align_to_atlas(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+def align_to_atlas(data: np.ndarray, affine: np.ndarray, seed: int | None = None) -> np.ndarray:
     """Rigid matrix (atlas point -> image point) aligning an image to the MNI template.
 
     The template is used at 2 mm: ample for 6 rigid parameters, and ~8x less work
     than the 1 mm original at the finest pyramid level.
     """
-    from srprep.core.register import register
+    from srprep.core.register import DEFAULT_SEED, register
     from srprep.core.resample import grid_for_voxel_size, resample
     import tempfile
 
@@ -102,7 +105,8 @@ def align_to_atlas(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
     atlas = resample(atlas, atlas_affine, grid, shape, order=1)
     with tempfile.TemporaryDirectory() as tmp:
         reg = register(data, affine, atlas, grid, Path(tmp) / "atlas.mat",
-                       transform="rigid", fast=True, init="centre-of-mass")
+                       transform="rigid", fast=True, init="centre-of-mass",
+                       seed=DEFAULT_SEED if seed is None else int(seed))
     return reg.matrix
 
 
@@ -111,7 +115,8 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
                  crop: bool = False, fov: str = "brain", grid_like=None,
                  label_files: list | None = None, label_hosts: list[int] | None = None,
                  label_out_files: list | None = None,
-                 coregistration_tolerance: float = 0.25, **settings) -> dict:
+                 coregistration_tolerance: float = 0.25, seed: int | None = None,
+                 **settings) -> dict:
     """Reconstruct NIfTI inputs; write one output per channel (and per label map).
 
     Args:
@@ -133,6 +138,7 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
             grid of its host input and follows that input's final alignment.
         label_hosts: index into ``in_files`` of each label map's host.
         label_out_files: one output path per label map.
+        seed: ANTs' sampling seed of the atlas registration (``common_output``).
         settings: :class:`~srprep.models.unires.fit.Settings` fields.
 
     Returns:
@@ -163,7 +169,7 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
     grid = None
     voxel_size = opts.voxel_size if opts.voxel_size else 1.0
     if common_output:
-        to_atlas = align_to_atlas(np.asarray(sources[0].dataobj), affines[0])
+        to_atlas = align_to_atlas(np.asarray(sources[0].dataobj), affines[0], seed=seed)
         affines = [np.linalg.solve(to_atlas, a) for a in affines]
         grid = atlas_grid(voxel_size, fov, cap=256)
     elif crop:

@@ -1,0 +1,89 @@
+"""``--random-seed``: it reaches every stochastic step of the App and is recorded."""
+import tomllib
+
+import numpy as np
+import pytest
+
+from srprep.bids_app.cli.run import main as srprep
+from srprep.bids_app.config import Settings
+from srprep.bids_app.methods import get_method
+from srprep.bids_app.naming import BIDSName
+from srprep.bids_app.query import SourceImage
+from srprep.core.register import DEFAULT_SEED
+from tests.helpers import write_nifti
+
+
+@pytest.fixture
+def seen_seeds(monkeypatch):
+    """ANTs' seed at each registration call (the call itself is cut short)."""
+    import ants
+
+    seen = []
+
+    def fake_registration(*args, **kwargs):
+        seen.append(ants.config._random_seed)
+        raise RuntimeError("registration stopped by the test")
+
+    monkeypatch.setattr(ants, "registration", fake_registration)
+    return seen
+
+
+def _pair(tmp_path):
+    rng = np.random.default_rng(0)
+    a = write_nifti(tmp_path / "a.nii.gz", rng.random((12, 12, 12)), np.eye(4))
+    b = write_nifti(tmp_path / "b.nii.gz", rng.random((12, 12, 6)), np.diag([1, 1, 2, 1.0]))
+    return a, b
+
+
+@pytest.mark.parametrize("seed,expected", [(None, DEFAULT_SEED), (7, 7)])
+def test_every_registration_entry_point_passes_the_seed(seen_seeds, tmp_path, seed, expected):
+    from srprep.models.babyai.inference import align_to_atlas as babyai_align
+    from srprep.models.unires.files import align_to_atlas as unires_align
+    from srprep.models.unires.files import coregister_files
+    from srprep.tasks.register import Register
+
+    a, b = _pair(tmp_path)
+    calls = [lambda: coregister_files([a, b], seed=seed),
+             lambda: unires_align(np.ones((12, 12, 12)), np.eye(4), seed=seed),
+             lambda: babyai_align(a, b, b, tmp_path / "1.mat", tmp_path / "2.mat", seed=seed),
+             lambda: Register(moving=b, fixed=a, seed=seed)(worker="debug",
+                                                              cache_root=tmp_path / "c")]
+    for call in calls:
+        with pytest.raises(Exception, match="registration stopped by the test"):
+            call()
+    assert seen_seeds == [expected] * len(calls)
+
+
+def _source(root, name, zooms):
+    path = write_nifti(root / "sub-01" / "anat" / name, np.ones((8, 8, 8)),
+                       np.diag(list(zooms) + [1.0]))
+    return SourceImage(path, f"sub-01/anat/{name}", BIDSName.parse(name), "anat")
+
+
+@pytest.mark.parametrize("seed", [-1, 11])
+def test_methods_hand_the_seed_to_their_workflows(tmp_path, seed):
+    settings = Settings(tmp_path, tmp_path / "out", tmp_path / "work", random_seed=seed,
+                        weights_dir=tmp_path)
+    sources = [_source(tmp_path, "sub-01_T1w.nii.gz", (1, 1, 1)),
+               _source(tmp_path, "sub-01_T2w.nii.gz", (1, 1, 3))]
+    unires = get_method("unires")
+    task = unires.build(unires.plan(sources, settings), settings)
+    assert task.options.get("seed") == (None if seed < 0 else seed)
+    babyai = get_method("babyai")
+    (tmp_path / "pretrained_weights.pth").write_bytes(b"")   # found, never loaded here
+    settings.method_options["babyai"] = {"atlas": str(sources[0].path)}
+    task = babyai.build(babyai.plan(sources, settings), settings)
+    assert task.seed == (None if seed < 0 else seed)
+
+def test_seed_is_recorded_and_checked(demo_dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    base = [str(demo_dataset / "bids"), str(out), "participant", "-w", str(tmp_path / "work"),
+            "--participant-label", "01", "--method", "linear", "--skip-bids-validation"]
+    with pytest.raises(SystemExit) as exc:
+        srprep(base + ["--random-seed", "-3"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --random-seed: must be between 0 and 2^31 - 1, got -3" in err
+    assert srprep(base + ["--random-seed", "42"]) == 0
+    (config,) = (out / "logs").glob("*/config.toml")
+    assert tomllib.loads(config.read_text())["random_seed"] == 42
