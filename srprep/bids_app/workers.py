@@ -6,9 +6,53 @@ event loop ("cannot pickle '_contextvars.Context'").
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
+import sys
 
 from pydra.workers import cf, slurm
+
+#: loggers whose levels the spawned processes copy from the parent
+_LOGGERS = ("srprep", "pydra", "bids")
+
+
+def logging_setup() -> dict:
+    """The parent's logging, in a form a spawned process can re-create: the level of the
+    root and of srprep's loggers, the console (stderr) and the log files (the
+    participant log), and their format."""
+    root = logging.getLogger()
+    files, console, fmt = [], False, None
+    for handler in root.handlers:
+        if isinstance(handler, logging.FileHandler):
+            files.append(handler.baseFilename)
+        elif type(handler) is logging.StreamHandler and handler.stream in (sys.stderr,
+                                                                          sys.stdout):
+            console = True
+        else:
+            continue
+        fmt = fmt or (handler.formatter._fmt if handler.formatter else None)
+    return {"levels": {name: logging.getLogger(name or None).getEffectiveLevel()
+                       for name in ("",) + _LOGGERS},
+            "files": files, "console": console,
+            "format": fmt or "%(asctime)s %(levelname)s %(message)s"}
+
+
+def _init_worker_logging(setup: dict) -> None:
+    """Spawned-process initializer: log like the parent, so that long steps (a UniRes
+    fit's iterations, training epochs) reach the terminal and the participant log with
+    the default worker too (a spawned process starts with no handlers at all)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = logging.Formatter(setup["format"], datefmt="%H:%M:%S")
+    handlers = [logging.FileHandler(f, delay=True) for f in setup["files"]]
+    if setup["console"]:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    for name, level in setup["levels"].items():
+        logging.getLogger(name or None).setLevel(level)
 
 
 class SpawnWorker(cf.Worker):
@@ -28,7 +72,8 @@ class SpawnWorker(cf.Worker):
 
     def _spawn_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
-            self.n_procs, mp_context=multiprocessing.get_context("spawn"))
+            self.n_procs, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker_logging, initargs=(logging_setup(),))
 
     def __setstate__(self, state):
         super().__setstate__(state)

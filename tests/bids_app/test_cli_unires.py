@@ -1,5 +1,6 @@
 """``--method unires`` through the BIDS App on the demo dataset."""
 import json
+import logging
 
 import nibabel as nib
 import numpy as np
@@ -11,7 +12,8 @@ from srprep.core.resample import resample
 
 
 @pytest.mark.slow
-def test_unires_on_demo_is_validator_clean_and_overlays_inputs(demo_dataset, capsys):
+def test_unires_on_demo_is_validator_clean_and_overlays_inputs(demo_dataset, capsys, caplog):
+    caplog.set_level(logging.INFO, logger="srprep")   # as the CLI's default verbosity
     out = demo_dataset / "out"
     code = main([str(demo_dataset / "bids"), str(out), "participant", "-w",
                  str(demo_dataset / "work"), "--vx", "2", "--participant-label", "02",
@@ -39,6 +41,11 @@ def test_unires_on_demo_is_validator_clean_and_overlays_inputs(demo_dataset, cap
     inside = data > 200
     assert np.corrcoef(back[inside], data[inside])[0, 1] > 0.9
     assert "desc-unires" in (out / "sub-02.html").read_text()
+    # the fit ran in a spawned worker process; its progress reached the participant log
+    (log_file,) = (out / "logs").glob("*/sub-02.log")
+    lines = log_file.read_text().splitlines()
+    iterations = [ln for ln in lines if " unires it " in ln]
+    assert len(iterations) == 12 and "unires it  12 |" in iterations[-1], lines[-20:]
 
 
 def test_linear_mode_and_memory_warning(demo_dataset, capsys, caplog):
