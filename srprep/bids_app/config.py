@@ -45,6 +45,7 @@ class Settings:
     clean_workdir: bool = False
     stop_on_first_crash: bool = False
     random_seed: int = -1              # --random-seed; -1: each step's own fixed seed
+    write_graph: bool = False
     method_options: dict = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
                         + "_" + uuid.uuid4().hex[:8])

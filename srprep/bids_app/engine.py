@@ -144,6 +144,36 @@ def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
     return Outcome(True, outputs=result.outputs, seconds=elapsed)
 
 
+def write_graph(task, folder: Path, name: str) -> list[Path]:
+    """``--write-graph``: the workflow of ``task`` as a Graphviz file ``<name>.dot`` (and
+    ``<name>.svg`` when Graphviz' ``dot`` is installed), nodes with their connected input
+    and output fields.  A split task is drawn for its first element: every element runs
+    the same graph."""
+    import tempfile
+
+    import attrs
+
+    from srprep.core.atomic import write_text
+
+    splitter = getattr(task, "_splitter", None)
+    if splitter:
+        names = [splitter] if isinstance(splitter, str) else list(splitter)
+        fields = {n.split(".")[-1] for n in names if isinstance(n, str)}
+        task = attrs.evolve(task, **{f: getattr(task, f)[0] for f in fields})
+    graph = task.construct().graph(detailed=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        dot = Path(graph.create_dotfile_detailed(tmp, name)).read_text()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = [write_text(folder / f"{name}.dot", dot)]
+    if shutil.which("dot"):
+        import subprocess
+
+        svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True)
+        if svg.returncode == 0:
+            out.append(write_text(folder / f"{name}.svg", svg.stdout))
+    return out
+
+
 def _last_line(exc: BaseException | str) -> str:
     text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
     lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]

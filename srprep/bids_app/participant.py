@@ -94,6 +94,10 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
     except (InputError, ConfigurationError, ValueError, TypeError, FileNotFoundError) as exc:
         status["errors"].append(f"{method}: {exc}")
         return False
+    if settings.write_graph:
+        folder = settings.output_dir / "logs" / settings.run_id / "graphs"
+        for path in engine.write_graph(task, folder, f"sub-{participant}_{method}"):
+            log.info("sub-%s: %s workflow graph: %s", participant, method, path)
     log.info("sub-%s: running %s on %d job(s)", participant, method, len(jobs))
     outcome = engine.run(task, settings.cache_root(participant), worker=settings.worker,
                          n_procs=max(1, settings.nprocs // settings.omp_nthreads),

@@ -274,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seed every stochastic step (ANTs registration sampling, target "
                           "q-space directions); default: each step's fixed seed, so runs "
                           "repeat exactly either way. Recorded in config.toml")
+    run.add_argument("--write-graph", action="store_true",
+                     help="write each method's workflow graph (Graphviz .dot, and .svg "
+                          "when Graphviz is installed) to <output_dir>/logs/<run_id>/graphs")
     run.add_argument("--clean-workdir", action="store_true",
                      help="delete a participant's cached intermediate results before running")
     run.add_argument("--debug", action="store_true",

@@ -65,6 +65,7 @@ def settings_from_args(opts):
         skip_bids_validation=opts.skip_bids_validation, debug=opts.debug,
         clean_workdir=opts.clean_workdir, stop_on_first_crash=opts.stop_on_first_crash,
         random_seed=-1 if opts.random_seed is None else opts.random_seed,
+        write_graph=opts.write_graph,
         method_options={"unires": _unires_options(opts), "babyai": _learned_options(opts),
                         "easysr": _easysr_options(opts) if "easysr" in opts.method else {},
                         "angular": _angular_options(opts)},
@@ -80,7 +81,7 @@ _CLI_FIELDS = {
     "skip_bids_validation": "skip_bids_validation", "debug": "debug",
     "clean_workdir": "clean_workdir", "stop_on_first_crash": "stop_on_first_crash",
     "bids_filter_file": "bids_filters", "bids_database_dir": "bids_database_dir",
-    "work_dir": "work_dir", "random_seed": "random_seed",
+    "work_dir": "work_dir", "random_seed": "random_seed", "write_graph": "write_graph",
 }
 #: fields that are derived or belong to one run, never taken from a config file
 _NOT_FROM_FILE = ("bids_dir", "output_dir", "analysis_level", "run_id", "version",

@@ -1,4 +1,4 @@
-"""``--random-seed``: it reaches every stochastic step of the App and is recorded."""
+"""``--random-seed`` and ``--write-graph``: reproducibility and inspection options of the App."""
 import tomllib
 
 import numpy as np
@@ -87,3 +87,17 @@ def test_seed_is_recorded_and_checked(demo_dataset, tmp_path, capsys):
     assert srprep(base + ["--random-seed", "42"]) == 0
     (config,) = (out / "logs").glob("*/config.toml")
     assert tomllib.loads(config.read_text())["random_seed"] == 42
+
+
+def test_write_graph_draws_each_method_workflow(demo_dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = srprep([str(demo_dataset / "bids"), str(out), "participant", "-w",
+                   str(tmp_path / "work"), "--participant-label", "01", "--method", "linear",
+                   "sh", "--write-graph", "--skip-bids-validation"])
+    assert code == 0, capsys.readouterr().err
+    (graphs,) = (out / "logs").glob("*/graphs")
+    linear = (graphs / "sub-01_linear.dot").read_text()
+    sh = (graphs / "sub-01_sh.dot").read_text()
+    assert linear.startswith("digraph") and "| reslice |" in linear
+    assert "struct_scheme:bval -> struct_infer:target_bval" in sh        # an edge, by field
+    assert "struct_infer:out_file -> struct_AngularWorkflow_out:out_file" in sh
