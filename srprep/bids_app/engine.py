@@ -57,6 +57,8 @@ class Outcome:
     failures: list[TaskFailure] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
+    #: per-task wall/CPU time and peak memory of the tasks that ran (default worker)
+    usage: list[dict] = field(default_factory=list)
 
 
 def configure_environment(work_dir: Path, omp_nthreads: int = 1) -> None:
@@ -128,20 +130,25 @@ def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
         log.info("resuming: removed %d unfinished cache entries in %s", purged, cache_root)
     plugin, kwargs = make_worker(worker, n_procs=n_procs, sbatch_args=sbatch_args,
                                  per_node_args=per_node_args)
-    start = time.monotonic()
+    from .workers import collect_usage
+
+    start, started_at = time.monotonic(), time.time() - 1.0
     try:
         with Submitter(worker=plugin, cache_root=cache_root, **kwargs) as sub:
             result = sub(task)
     except Exception as exc:  # the debug worker raises the task's own exception
         failures = collect_failures(cache_root)
         return Outcome(False, failures=failures, seconds=time.monotonic() - start,
-                       error=failures[0].one_line() if failures else _last_line(exc))
+                       error=failures[0].one_line() if failures else _last_line(exc),
+                       usage=collect_usage(cache_root, started_at))
     elapsed = time.monotonic() - start
     if result.errored:
         failures = collect_failures(cache_root)
         return Outcome(False, failures=failures, seconds=elapsed,
-                       error=failures[0].one_line() if failures else "workflow failed")
-    return Outcome(True, outputs=result.outputs, seconds=elapsed)
+                       error=failures[0].one_line() if failures else "workflow failed",
+                       usage=collect_usage(cache_root, started_at))
+    return Outcome(True, outputs=result.outputs, seconds=elapsed,
+                   usage=collect_usage(cache_root, started_at))
 
 
 def write_graph(task, folder: Path, name: str) -> list[Path]:

@@ -104,6 +104,7 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
                          sbatch_args=settings.sbatch_args,
                          per_node_args=settings.per_node_sbatch_args)
     entry["seconds"] = round(outcome.seconds, 1)
+    entry["resources"] = outcome.usage
     if not outcome.ok:
         status["errors"].append(f"{method}: {outcome.error}")
         status["crash_logs"] += _write_crash_logs(settings, participant, outcome.failures)

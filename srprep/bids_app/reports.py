@@ -112,6 +112,18 @@ def _table(rows: dict) -> str:
     return f"<table>{cells}</table>"
 
 
+def _usage_table(records: list[dict]) -> str:
+    """Per-task wall time, CPU time and peak memory (the resource monitor's records)."""
+    head = ("<tr><th>step</th><th>wall (s)</th><th>CPU (s)</th><th>peak memory (GB)</th>"
+            "</tr>")
+    rows = "".join(
+        f"<tr><td class='mono'>{html.escape(str(r.get('task')))}</td><td>{r.get('seconds')}</td>"
+        f"<td>{r.get('cpu_seconds')}</td><td>{r.get('peak_rss_gb')}"
+        f"{'' if r.get('peak_is_per_task', True) else ' (process peak)'}</td></tr>"
+        for r in records)
+    return f"<h3>Resources per step</h3><table>{head}{rows}</table>"
+
+
 def participant_report(output_dir: Path, participant: str, status: dict) -> Path:
     """Write ``sub-<label>.html`` from a status dict (see ``run._participant_status``)."""
     label = f"sub-{participant}"
@@ -131,6 +143,8 @@ def participant_report(output_dir: Path, participant: str, status: dict) -> Path
         parts.append(_table({"description": method.get("description", ""),
                              "parameters": method.get("parameters", {}),
                              "time (s)": method.get("seconds")}))
+        if method.get("resources"):
+            parts.append(_usage_table(method["resources"]))
         for item in method.get("outputs", []):
             out_rel = item["output"]
             png = fig_dir / (Path(out_rel).name.split(".")[0] + ".png")

@@ -6,9 +6,14 @@ event loop ("cannot pickle '_contextvars.Context'").
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import logging
 import multiprocessing
+import os
+import resource
 import sys
+import time
+from pathlib import Path
 
 from pydra.workers import cf, slurm
 
@@ -78,6 +83,81 @@ class SpawnWorker(cf.Worker):
     def __setstate__(self, state):
         super().__setstate__(state)
         self.pool = self._spawn_pool()
+
+    @classmethod
+    def uncloudpickle_and_run(cls, job_pkl: bytes, rerun: bool):
+        """Run a job in the worker process and record what it cost (:func:`measured`)."""
+        import cloudpickle
+
+        job = cloudpickle.loads(job_pkl)
+        with measured(job):
+            return job.run(rerun=rerun)
+
+
+#: per-task resource record, in the task's cache folder
+USAGE_FILE = "_srprep_usage.json"
+
+
+def _peak_rss_gb() -> float:
+    """The process's peak resident memory (VmHWM), GB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2   # kB on Linux
+
+
+class measured:
+    """Record a job's wall time, CPU time (all threads) and peak resident memory in its
+    cache folder (:data:`USAGE_FILE`), when it really runs (not when its result is
+    reused).  The peak is per task: Linux lets a process reset its high-water mark
+    (``/proc/self/clear_refs``); where it cannot, the process's peak so far is kept and
+    the record says so."""
+
+    def __init__(self, job):
+        self.job = job
+
+    def __enter__(self):
+        folder = Path(self.job.cache_dir)
+        self.cached = (folder / "_result.pklz").exists()
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+            self.per_task = True
+        except OSError:
+            self.per_task = False
+        self.start, self.cpu = time.monotonic(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        folder = Path(self.job.cache_dir)
+        if self.cached or not folder.is_dir():
+            return False
+        record = {"task": self.job.name, "type": type(self.job.task).__name__,
+                  "seconds": round(time.monotonic() - self.start, 2),
+                  "cpu_seconds": round(time.process_time() - self.cpu, 2),
+                  "peak_rss_gb": round(_peak_rss_gb(), 3), "peak_is_per_task": self.per_task,
+                  "pid": os.getpid(), "ok": exc[0] is None}
+        try:
+            (folder / USAGE_FILE).write_text(json.dumps(record))
+        except OSError:   # a record must never fail the task
+            pass
+        return False
+
+
+def collect_usage(cache_root: Path, since: float) -> list[dict]:
+    """The resource records of the tasks that ran in ``cache_root`` after ``since``
+    (``time.time()``), in the order they finished."""
+    found = []
+    for path in Path(cache_root).glob(f"*/{USAGE_FILE}"):
+        try:
+            mtime = path.stat().st_mtime
+            if mtime >= since:
+                found.append((mtime, json.loads(path.read_text())))
+        except (OSError, ValueError):
+            continue
+    return [record for _, record in sorted(found, key=lambda item: item[0])]
 
 
 class _SlurmJob(slurm.Worker):

@@ -101,3 +101,47 @@ def test_write_graph_draws_each_method_workflow(demo_dataset, tmp_path, capsys):
     assert linear.startswith("digraph") and "| reslice |" in linear
     assert "struct_scheme:bval -> struct_infer:target_bval" in sh        # an edge, by field
     assert "struct_infer:out_file -> struct_AngularWorkflow_out:out_file" in sh
+
+
+class _Job:
+    def __init__(self, folder):
+        self.cache_dir, self.name, self.task = folder, "step", object()
+
+
+def test_resource_records_are_per_task(tmp_path):
+    import json
+    import time
+
+    from srprep.bids_app.workers import USAGE_FILE, collect_usage, measured
+
+    since = time.time() - 1
+    big, small = tmp_path / "big", tmp_path / "small"
+    for folder in (big, small):
+        folder.mkdir()
+    with measured(_Job(big)):
+        block = np.ones(400 * 2**20 // 8)          # 400 MB touched
+        del block
+    with measured(_Job(small)):
+        np.ones(10 * 2**20 // 8)
+    records = collect_usage(tmp_path, since)
+    assert [r["task"] for r in records] == ["step", "step"]
+    first, second = (json.loads((f / USAGE_FILE).read_text()) for f in (big, small))
+    assert first["peak_rss_gb"] > 0.4 and first["ok"] and first["cpu_seconds"] >= 0
+    if first["peak_is_per_task"]:       # Linux: the high-water mark is reset per task
+        assert second["peak_rss_gb"] < first["peak_rss_gb"] - 0.3
+    cached = tmp_path / "cached"
+    cached.mkdir()
+    (cached / "_result.pklz").write_bytes(b"")
+    with measured(_Job(cached)):          # a reused result is not a run
+        pass
+    assert not (cached / USAGE_FILE).exists()
+
+
+def test_participant_report_shows_resources_per_step(demo_dataset, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = srprep([str(demo_dataset / "bids"), str(out), "participant", "-w",
+                   str(tmp_path / "work"), "--participant-label", "01", "--method", "linear",
+                   "--skip-bids-validation"])
+    assert code == 0, capsys.readouterr().err
+    html = (out / "sub-01.html").read_text()
+    assert "Resources per step" in html and "<td class='mono'>reslice</td>" in html
