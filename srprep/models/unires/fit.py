@@ -168,9 +168,13 @@ def _peak_memory_gb(device: torch.device) -> float:
 
 
 def _log_iteration(it: int, info: dict) -> None:
-    log.info("unires it %3d | s=%-4g | E=%.6e (data %.3e, prior %.3e) | gain=%.2e | cg=%d | %.2fs",
-             it + 1, info["scale"], info["objective"], info["data"], info["prior"],
-             info["gain"], info["cg"], info["seconds"])
+    eta = ""
+    if "min_left" in info:   # a lower bound: the stopping rule decides the rest
+        m, s = divmod(int(round(info["eta_min_s"])), 60)
+        eta = f" | >= {info['min_left']} it, {m}m{s:02d}s left"
+    log.info("unires it %3d | s=%-4g | E=%.6e (data %.3e, prior %.3e) | gain=%.2e | cg=%d | "
+             "%.2fs%s", it + 1, info["scale"], info["objective"], info["data"], info["prior"],
+             info["gain"], info["cg"], info["seconds"], eta)
 
 
 def _lambda0(noise, images, n_channels, mode, ct) -> list[float]:

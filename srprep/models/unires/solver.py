@@ -231,15 +231,27 @@ class ADMM:
                         o.invalidate()
             hist.seconds.append(time.perf_counter() - start)
             if callback is not None:
+                left = min(self._min_iterations_left(at_level, small), opts.max_iter - it - 1)
                 callback(it, {"scale": hist.scale[-1], "objective": energy, "data": data,
                               "prior": reg, "gain": gain, "cg": cg_its,
-                              "seconds": hist.seconds[-1]})
+                              "seconds": hist.seconds[-1], "min_left": left,
+                              "eta_min_s": left * sum(hist.seconds) / len(hist.seconds)})
             if small >= 6:
                 if last:
                     break
                 self._set_level(self.level + 1)
                 at_level, small = 0, 0
         return hist
+
+    def _min_iterations_left(self, at_level: int, small: int) -> int:
+        """Fewest iterations the stopping rule allows from here: the current level needs
+        its plateau (6 small gains, counted after 16 iterations, 21 at the last level),
+        each later level at least 22 (the last 27)."""
+        last = len(self.levels) - 1
+        start = 21 if self.level == last else 16
+        here = (start - at_level + 6) if at_level <= start else 6 - small
+        later = sum(27 if lv == last else 22 for lv in range(self.level + 1, last + 1))
+        return max(0, here) + later
 
     def _gain(self) -> float:
         e = self.history.objective

@@ -22,13 +22,19 @@ def test_reproduces_unires_reference_table(ellipsoid):
     """UniRes (original code) on this phantom: trilinear fg RMSE 167.4/317.1/176.3,
     MTV 149.2/293.5/153.1 after 100 iterations; our noise realisation differs."""
     lin = fit(ellipsoid.images, Settings(linear=True))
-    mtv = fit(ellipsoid.images, Settings(), progress=None)
+    seen = []
+    mtv = fit(ellipsoid.images, Settings(), progress=lambda it, info: seen.append((it, info)))
     assert lin.shape == mtv.shape == ellipsoid.shape == (41, 49, 41)
     np.testing.assert_allclose([_rmse(lin, ellipsoid, c) for c in range(3)],
                                [167.4, 317.1, 176.3], rtol=0.01)
     errors = [_rmse(mtv, ellipsoid, c) for c in range(3)]
     np.testing.assert_allclose(errors, [149.2, 293.5, 153.1], rtol=0.015)
     assert 93 <= mtv.iterations <= 110
+    # the progress log's ETA counts the fewest iterations the stopping rule allows: a
+    # lower bound that is exact at the start (93) and reaches 0 at the last iteration
+    assert len(seen) == mtv.iterations and 1 + seen[0][1]["min_left"] == 93
+    assert all(it + 1 + info["min_left"] <= mtv.iterations for it, info in seen)
+    assert seen[-1][1]["min_left"] == 0 and seen[-1][1]["eta_min_s"] == 0
     sig = [n.sigma for n in mtv.noise]
     np.testing.assert_allclose(sig, [40, 60, 60], rtol=0.1)
 
