@@ -20,16 +20,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 #: the longest test files (CI figures, seconds of one worker), run first so that the xdist
 #: workers finish together (longest-first scheduling) instead of one waiting on a long file
 #: that happened to be collected last
-_LONGEST_FIRST = ("bids_app/test_babyai_e2e.py",      # ~730
-                  "bids_app/test_pccnn_e2e.py",       # ~480
-                  "bids_app/test_easysr_e2e.py",      # ~430
-                  "models/unires/test_fit.py",        # ~330
-                  "test_container.py",                # ~245, mostly waiting on I/O
-                  "bids_app/test_unires_quality.py",  # ~160
-                  "bids_app/test_eval.py",            # ~130
-                  "bids_app/test_cli_unires.py",      # ~110
-                  "bids_app/test_recon_cli.py",       # ~90
-                  "bids_app/test_slurm.py")           # ~70
+_LONGEST_FIRST = ("bids_app/test_pccnn_e2e.py",       # ~500
+                  "bids_app/test_easysr_e2e.py",      # ~380
+                  "models/unires/test_fit.py",        # ~300
+                  "bids_app/test_babyai_e2e.py",      # ~270
+                  "test_container.py",                # ~235, mostly waiting on I/O
+                  "bids_app/test_eval.py",            # ~90
+                  "bids_app/test_recon_cli.py",       # ~75
+                  "bids_app/test_slurm.py",           # ~75
+                  "bids_app/test_unires_quality.py",  # ~65
+                  "bids_app/test_cli_unires.py")      # ~60
 
 
 def _file_rank(item) -> int:

@@ -143,8 +143,6 @@ def participant_report(output_dir: Path, participant: str, status: dict) -> Path
         parts.append(_table({"description": method.get("description", ""),
                              "parameters": method.get("parameters", {}),
                              "time (s)": method.get("seconds")}))
-        if method.get("resources"):
-            parts.append(_usage_table(method["resources"]))
         for item in method.get("outputs", []):
             out_rel = item["output"]
             png = fig_dir / (Path(out_rel).name.split(".")[0] + ".png")
@@ -161,6 +159,8 @@ def participant_report(output_dir: Path, participant: str, status: dict) -> Path
                 img = f"<p class='warn'>figure unavailable: {html.escape(str(exc))}</p>"
             fit = _table(item["fit"]) if item.get("fit") else ""
             parts.append(f"<h3 class='mono'>{html.escape(out_rel)}</h3>{img}{fit}")
+        if method.get("resources"):     # after the pictures: what users look at first
+            parts.append(_usage_table(method["resources"]))
     body = "\n".join(parts)
     page = output_dir / f"{label}.html"
     write_text(page, f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{label}</title>"
