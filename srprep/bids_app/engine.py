@@ -124,31 +124,28 @@ def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
     """Submit ``task`` (a task or workflow, possibly split) with resume support."""
     from pydra.engine.submitter import Submitter
 
+    from .workers import collect_usage
+
     cache_root.mkdir(parents=True, exist_ok=True)
     purged = purge_incomplete(cache_root)
     if purged:
         log.info("resuming: removed %d unfinished cache entries in %s", purged, cache_root)
     plugin, kwargs = make_worker(worker, n_procs=n_procs, sbatch_args=sbatch_args,
                                  per_node_args=per_node_args)
-    from .workers import collect_usage
-
     start, started_at = time.monotonic(), time.time() - 1.0
     try:
         with Submitter(worker=plugin, cache_root=cache_root, **kwargs) as sub:
             result = sub(task)
+        error = "workflow failed" if result.errored else None
     except Exception as exc:  # the debug worker raises the task's own exception
-        failures = collect_failures(cache_root)
-        return Outcome(False, failures=failures, seconds=time.monotonic() - start,
-                       error=failures[0].one_line() if failures else _last_line(exc),
-                       usage=collect_usage(cache_root, started_at))
+        result, error = None, _last_line(exc)
     elapsed = time.monotonic() - start
-    if result.errored:
-        failures = collect_failures(cache_root)
-        return Outcome(False, failures=failures, seconds=elapsed,
-                       error=failures[0].one_line() if failures else "workflow failed",
-                       usage=collect_usage(cache_root, started_at))
-    return Outcome(True, outputs=result.outputs, seconds=elapsed,
-                   usage=collect_usage(cache_root, started_at))
+    usage = collect_usage(cache_root, started_at)
+    if error is None:
+        return Outcome(True, outputs=result.outputs, seconds=elapsed, usage=usage)
+    failures = collect_failures(cache_root)
+    return Outcome(False, failures=failures, seconds=elapsed, usage=usage,
+                   error=failures[0].one_line() if failures else error)
 
 
 def write_graph(task, folder: Path, name: str) -> list[Path]:

@@ -86,7 +86,7 @@ class SpawnWorker(cf.Worker):
 
     @classmethod
     def uncloudpickle_and_run(cls, job_pkl: bytes, rerun: bool):
-        """Run a job in the worker process and record what it cost (:func:`measured`)."""
+        """Run a job in the worker process and record what it cost (:class:`measured`)."""
         import cloudpickle
 
         job = cloudpickle.loads(job_pkl)

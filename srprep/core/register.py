@@ -73,7 +73,7 @@ def register(
     *,
     transform: str = "rigid",
     fast: bool = False,
-    seed: int = DEFAULT_SEED,
+    seed: int | None = None,
     init: str = "centre-of-mass",
 ) -> Registration:
     """Register ``moving`` to ``fixed`` (3-D arrays with their affines).
@@ -81,7 +81,8 @@ def register(
     Args:
         transform: ``rigid`` (6 dof) or ``affine`` (12 dof).
         fast: coarser pyramid and fewer iterations (see :data:`_SETTINGS`).
-        seed: seed of ANTs' random metric sampling, for reproducible results.
+        seed: seed of ANTs' random metric sampling, for reproducible results (None:
+            :data:`DEFAULT_SEED`; ``srprep --random-seed`` passes its own).
         init: ``centre-of-mass`` (ANTs' default initial alignment) or ``identity``
             (trust the headers; right when images are already roughly aligned).
         out_file: where the ``.mat`` transform is written.
@@ -98,7 +99,8 @@ def register(
     if moving.ndim != 3 or fixed.ndim != 3:
         raise InputError("registration needs 3-D images")
     kind, iters, shrink, smooth = _SETTINGS[key]
-    ants.config._random_seed = int(seed)  # passed to antsRegistration as --random-seed
+    # passed to antsRegistration as --random-seed
+    ants.config._random_seed = DEFAULT_SEED if seed is None else int(seed)
     fixed_img = _ants_image(fixed, fixed_affine)
     moving_img = _ants_image(moving, moving_affine)
     initial = None
@@ -206,7 +208,7 @@ def register_files(
     transform: str = "rigid",
     fast: bool = False,
     init: str = "centre-of-mass",
-    seed: int = DEFAULT_SEED,
+    seed: int | None = None,
 ) -> np.ndarray:
     """File-level :func:`register` (4-D moving images use their first volume)."""
     from .nifti import load_image
@@ -248,7 +250,7 @@ def coregister(
     reference: int = 0,
     fast: bool = True,
     transform: str = "rigid",
-    seed: int = DEFAULT_SEED,
+    seed: int | None = None,
 ) -> list[np.ndarray]:
     """Rigidly register every image to ``images[reference]`` (multi-contrast: Mattes MI).
 

@@ -25,11 +25,11 @@ def Register(moving: NiftiImage, fixed: NiftiImage, transform: str = "rigid", fa
         transform: ANTs affine file (fixed-space point -> moving-space point).
         matrix: the same mapping as a 4x4 RAS+ matrix (nested lists).
     """
-    from srprep.core.register import DEFAULT_SEED, register_files
+    from srprep.core.register import register_files
 
     out = Path("transform.mat").absolute()
     matrix = register_files(moving, fixed, out, transform=transform, fast=fast, init=init,
-                            seed=DEFAULT_SEED if seed is None else int(seed))
+                            seed=seed)
     return out, matrix.tolist()
 
 

@@ -49,15 +49,14 @@ def align_to_atlas(t1w_file, t2w_file, atlas_file, t1w_transform, t2w_transform,
 
     import numpy as np
 
-    from srprep.core.register import (DEFAULT_SEED, compose_transform_files, register_files,
-                                      same_grid, write_ras_matrix)
+    from srprep.core.register import (compose_transform_files, register_files, same_grid,
+                                      write_ras_matrix)
 
     def rigid(moving, fixed, out, target: str) -> str:
         if same_grid(moving, fixed):
             write_ras_matrix(np.eye(4), out)
             return f"identity (already on the {target} grid)"
-        register_files(moving, fixed, out, transform="rigid", fast=fast,
-                       seed=DEFAULT_SEED if seed is None else int(seed))
+        register_files(moving, fixed, out, transform="rigid", fast=fast, seed=seed)
         return "rigid registration"
 
     info = {"t1w_to_atlas": rigid(t1w_file, atlas_file, t1w_transform, "atlas")}

@@ -27,11 +27,11 @@ def coregister_files(in_files: list, *, fast: bool = True, seed: int | None = No
                      ) -> list[list[list[float]]]:
     """Rigid transforms of every image to the first (identity for the first); ``seed``
     of ANTs' metric sampling (None: :data:`srprep.core.register.DEFAULT_SEED`)."""
-    from srprep.core.register import DEFAULT_SEED, coregister
+    from srprep.core.register import coregister
 
     images = _load(in_files)
     mats = coregister([(np.asarray(im.dataobj), im.affine) for im in images], fast=fast,
-                      seed=DEFAULT_SEED if seed is None else int(seed))
+                      seed=seed)
     return [m.tolist() for m in mats]
 
 
@@ -96,7 +96,7 @@ def align_to_atlas(data: np.ndarray, affine: np.ndarray, seed: int | None = None
     The template is used at 2 mm: ample for 6 rigid parameters, and ~8x less work
     than the 1 mm original at the finest pyramid level.
     """
-    from srprep.core.register import DEFAULT_SEED, register
+    from srprep.core.register import register
     from srprep.core.resample import grid_for_voxel_size, resample
     import tempfile
 
@@ -105,8 +105,7 @@ def align_to_atlas(data: np.ndarray, affine: np.ndarray, seed: int | None = None
     atlas = resample(atlas, atlas_affine, grid, shape, order=1)
     with tempfile.TemporaryDirectory() as tmp:
         reg = register(data, affine, atlas, grid, Path(tmp) / "atlas.mat",
-                       transform="rigid", fast=True, init="centre-of-mass",
-                       seed=DEFAULT_SEED if seed is None else int(seed))
+                       transform="rigid", fast=True, init="centre-of-mass", seed=seed)
     return reg.matrix
 
 
