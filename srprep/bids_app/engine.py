@@ -148,6 +148,172 @@ def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
                    error=failures[0].one_line() if failures else error)
 
 
+def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str = "cf",
+              n_procs: int = 1, sbatch_args: str = "",
+              per_node_args: dict[str, str] | None = None,
+              on_done=None, log_routes: dict[str, str] | None = None) -> dict[str, Outcome]:
+    """Submit many independent tasks as **one** Pydra workflow, so that the worker sees
+    every job of a dataset at once (``units``: name -> (task, cache root)).
+
+    Each unit's jobs live in the unit's own cache root (resume, purge and failure
+    attribution stay per unit, exactly as :func:`run`); the dataset workflow and the
+    unit wrappers live in ``run_root``.  ``on_done(name, outcome)`` is called, in a
+    background thread of this process, as each unit finishes -- export while the rest
+    runs.  A failing unit does not stop the others.  ``log_routes`` (cache-root prefix ->
+    log file) lets the spawned workers write each job's log lines to its own log.
+    Returns every unit's :class:`Outcome` (a unit that never finished: failed, with the
+    reason)."""
+    for _, root in units.values():
+        Path(root).mkdir(parents=True, exist_ok=True)
+        purged = purge_incomplete(Path(root))
+        if purged:
+            log.info("resuming: removed %d unfinished cache entries in %s", purged, root)
+    run_root.mkdir(parents=True, exist_ok=True)
+    plugin, kwargs = make_worker(worker, n_procs=n_procs, sbatch_args=sbatch_args,
+                                 per_node_args=per_node_args)
+    if log_routes and hasattr(plugin, "log_routes"):
+        plugin.log_routes = dict(log_routes)
+    names = list(units)
+    wrapped = {name: _unit_task(task) for name, (task, _) in units.items()}
+    dataset = _dataset_task(names, wrapped)
+    outcomes: dict[str, Outcome] = {}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="srprep-export") as finisher:
+        def finished(name: str, outcome: Outcome) -> None:
+            outcomes[name] = outcome
+            if on_done is not None:
+                return finisher.submit(_guarded, on_done, name, outcome)
+            return None
+
+        submitter = _routing_submitter()(
+            worker=plugin, cache_root=run_root, roots={n: Path(r) for n, (_, r) in
+                                                       units.items()},
+            on_finished=finished, **kwargs)
+        error = ""
+        try:
+            with submitter as sub:
+                sub(dataset)
+        except Exception as exc:  # the graph itself broke (a unit's error is per unit)
+            error = _last_line(exc)
+        for name in names:        # units the graph never finished
+            if name not in outcomes:
+                failures = collect_failures(units[name][1])
+                finished(name, Outcome(False, failures=failures, error=(
+                    failures[0].one_line() if failures else error or "not run")))
+    return outcomes
+
+
+def _guarded(callback, name, outcome) -> None:
+    try:
+        callback(name, outcome)
+    except Exception:  # one participant's export must not stop the dataset
+        log.exception("finishing %s failed", name)
+
+
+def _unit_task(task):
+    """A one-node workflow around ``task`` (split or not) with the same outputs (as
+    lists when split), the way Pydra wraps a split task it is handed directly: the
+    unit's node is a workflow, so its jobs can be routed to the unit's cache root."""
+    import copy
+
+    from pydra.compose import workflow
+    from pydra.compose.base import Task
+    from pydra.engine.state import State
+    from pydra.utils.general import get_fields
+
+    if task._splitter:
+        state = State(name="unit", splitter=copy.deepcopy(task._splitter),
+                      combiner=copy.deepcopy(task._combiner),
+                      container_ndim=copy.deepcopy(task._container_ndim))
+
+        def wrap(tp):
+            return state.combine_state_arrays(state.nest_output_type(tp))
+    else:
+        def wrap(tp):
+            return tp
+    types = {o.name: wrap(o.type) for o in get_fields(task.Outputs)}
+
+    @workflow.define(inputs={"defn": Task}, outputs=types)
+    def Unit(defn):
+        node = workflow.add(defn, name="job")
+        return tuple(getattr(node, name) for name in types)
+
+    return Unit(defn=task)
+
+
+def _dataset_task(names: list[str], wrapped: dict):
+    """The run's workflow: one node per unit, no edges (units are independent).  Pydra
+    caches constructed workflows by class name and inputs within a process; ``key``
+    (unique per call) keeps a second run in one process from reusing the first's
+    nodes."""
+    import uuid
+
+    from pydra.compose import workflow
+
+    @workflow.define(inputs={"units": list[str], "key": str}, outputs=[])
+    def Dataset(units, key):
+        for name in units:
+            workflow.add(wrapped[name], name=name)
+        return ()
+
+    return Dataset(units=names, key=uuid.uuid4().hex)
+
+
+_ROUTING = None
+
+
+def _routing_submitter():
+    """Pydra's Submitter whose unit workflows put their jobs into the unit's cache root
+    (Pydra 1.0a12 has one cache root per submission) and report each unit's end."""
+    global _ROUTING
+    if _ROUTING is not None:
+        return _ROUTING
+    import asyncio
+    import copy
+
+    from pydra.engine.submitter import Submitter
+
+    from .workers import collect_usage
+
+    class RoutingSubmitter(Submitter):
+        def __init__(self, *args, roots=None, on_finished=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.roots, self.on_finished = dict(roots or {}), on_finished
+
+        def __getstate__(self):   # jobs pickle their submitter: keep callbacks out
+            state = super().__getstate__()
+            state.update(roots={}, on_finished=None)
+            return state
+
+        async def expand_workflow_async(self, wf_job, rerun):
+            root = self.roots.get(wf_job.name)
+            if root is None:
+                return await super().expand_workflow_async(wf_job, rerun)
+            view = copy.copy(self)
+            view._cache_root, view.roots, view.on_finished = root, {}, None
+            start, started_at = time.monotonic(), time.time() - 1.0
+            outcome = Outcome(False, error="interrupted")
+            try:
+                await Submitter.expand_workflow_async(view, wf_job, rerun)
+            except Exception as exc:
+                failures = collect_failures(root)
+                outcome = Outcome(False, failures=failures, error=(
+                    failures[0].one_line() if failures else _last_line(exc)))
+                raise
+            else:
+                outcome = Outcome(True, outputs=wf_job.task.Outputs._from_job(wf_job))
+            finally:
+                outcome.seconds = time.monotonic() - start
+                outcome.usage = collect_usage(root, started_at)
+                future = self.on_finished(wf_job.name, outcome) if self.on_finished else None
+                if future is not None:   # the export runs beside the scheduler
+                    await asyncio.wrap_future(future)
+
+    _ROUTING = RoutingSubmitter
+    return _ROUTING
+
+
 def write_graph(task, folder: Path, name: str) -> list[Path]:
     """``--write-graph``: the workflow of ``task`` as a Graphviz file ``<name>.dot`` (and
     ``<name>.svg`` when Graphviz' ``dot`` is installed), nodes with their connected input

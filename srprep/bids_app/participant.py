@@ -6,6 +6,9 @@ import contextlib
 import logging
 import shutil
 import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from srprep.core.atomic import remove_stale_temporaries, write_json, write_text
 from srprep.core.errors import ConfigurationError, InputError
@@ -73,8 +76,22 @@ def _fit_figures(sidecar: dict) -> dict:
     return out
 
 
-def run_method(settings: Settings, participant: str, method: str, sources, status: dict) -> bool:
-    """Plan, submit and export one method for one participant; update ``status``."""
+@dataclass
+class Unit:
+    """One method for one participant, planned and built: a node of the dataset graph."""
+
+    participant: str
+    method: str
+    jobs: list
+    task: Any
+    entry: dict
+
+
+def plan_method(settings: Settings, participant: str, method: str, sources,
+                status: dict) -> Unit | None | bool:
+    """Plan and build one method for one participant: its :class:`Unit`, ``None`` when the
+    participant has no input for it, ``False`` when planning failed (recorded in
+    ``status``)."""
     spec = get_method(method)
     usable = [s for s in sources if s.datatype in spec.datatypes]
     entry = {"name": method, "description": spec.description, "outputs": [],
@@ -89,7 +106,7 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
                 status["warnings"].append(f"{method}: {warning}")
         if not jobs:
             status["warnings"].append(f"{method}: no suitable inputs for this participant")
-            return True
+            return None
         task = spec.build(jobs, settings)
     except (InputError, ConfigurationError, ValueError, TypeError, FileNotFoundError) as exc:
         status["errors"].append(f"{method}: {exc}")
@@ -98,11 +115,20 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
         folder = settings.output_dir / "logs" / settings.run_id / "graphs"
         for path in engine.write_graph(task, folder, f"sub-{participant}_{method}"):
             log.info("sub-%s: %s workflow graph: %s", participant, method, path)
-    log.info("sub-%s: running %s on %d job(s)", participant, method, len(jobs))
-    outcome = engine.run(task, settings.cache_root(participant), worker=settings.worker,
-                         n_procs=max(1, settings.nprocs // settings.omp_nthreads),
-                         sbatch_args=settings.sbatch_args,
-                         per_node_args=settings.per_node_sbatch_args)
+    return Unit(participant, method, jobs, task, entry)
+
+
+def unit_cache_root(settings: Settings, unit: Unit) -> Path:
+    """Each method of each participant has its own Pydra cache root, so that a failure is
+    attributed to its method and a resume purges nothing another run may be using."""
+    return settings.cache_root(unit.participant) / unit.method
+
+
+def finish_method(settings: Settings, unit: Unit, outcome: engine.Outcome,
+                  status: dict) -> bool:
+    """Record a finished method in ``status``; export its derivatives when it succeeded."""
+    participant, method, entry = unit.participant, unit.method, unit.entry
+    spec = get_method(method)
     entry["seconds"] = round(outcome.seconds, 1)
     entry["resources"] = outcome.usage
     if not outcome.ok:
@@ -110,7 +136,8 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
         status["crash_logs"] += _write_crash_logs(settings, participant, outcome.failures)
         return False
     derivatives: list[Derivative] = []
-    for job, out in zip(jobs, _outputs_per_job(outcome.outputs, spec.output_fields, len(jobs))):
+    outputs = _outputs_per_job(outcome.outputs, spec.output_fields, len(unit.jobs))
+    for job, out in zip(unit.jobs, outputs):
         derivatives += spec.collect(job, out, settings)
     for warning in dict.fromkeys(w for d in derivatives                # e.g. UniRes' noise
                                  for w in d.sidecar.get("srprep", {}).get("Fit", {})
@@ -121,6 +148,20 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
     entry["outputs"] = [{"output": d.relpath, "inputs": [str(s.path) for s in d.sources],
                          "fit": _fit_figures(d.sidecar)} for d in derivatives]
     return True
+
+
+def run_method(settings: Settings, participant: str, method: str, sources, status: dict) -> bool:
+    """Plan, submit and export one method for one participant on its own (``--worker
+    debug`` and ``--stop-on-first-crash`` runs); update ``status``."""
+    unit = plan_method(settings, participant, method, sources, status)
+    if not isinstance(unit, Unit):
+        return unit is None
+    log.info("sub-%s: running %s on %d job(s)", participant, method, len(unit.jobs))
+    outcome = engine.run(unit.task, unit_cache_root(settings, unit), worker=settings.worker,
+                         n_procs=max(1, settings.nprocs // settings.omp_nthreads),
+                         sbatch_args=settings.sbatch_args,
+                         per_node_args=settings.per_node_sbatch_args)
+    return finish_method(settings, unit, outcome, status)
 
 
 @contextlib.contextmanager
@@ -149,18 +190,24 @@ def process_participant(settings: Settings, layout, participant: str, command: s
     """Run every selected method for one participant; never raises for data problems."""
     with participant_lock(settings, participant) as acquired:
         if not acquired:
-            message = (f"another srprep run is processing sub-{participant} in "
-                       f"{settings.output_dir} or {settings.work_dir}")
-            log.error("sub-%s: %s", participant, message)
-            return {"participant": participant, "status": "locked", "errors": [message]}
-        remove_stale_temporaries(settings.output_dir / f"sub-{participant}")
+            return locked_status(settings, participant)
         return _process(settings, layout, participant, command)
 
 
-def _process(settings: Settings, layout, participant: str, command: str) -> dict:
-    start = time.monotonic()
+def locked_status(settings: Settings, participant: str) -> dict:
+    """The status of a participant another run holds (nothing of it is touched)."""
+    message = (f"another srprep run is processing sub-{participant} in "
+               f"{settings.output_dir} or {settings.work_dir}")
+    log.error("sub-%s: %s", participant, message)
+    return {"participant": participant, "status": "locked", "errors": [message]}
+
+
+def start_participant(settings: Settings, layout, participant: str, command: str) -> tuple:
+    """Status record and inputs of one participant (its inputs found and checked)."""
     status = {"participant": participant, "run_id": settings.run_id, "command": command,
-              "methods": [], "errors": [], "warnings": [], "crash_logs": []}
+              "methods": [], "errors": [], "warnings": [], "crash_logs": [],
+              "started": time.monotonic()}
+    remove_stale_temporaries(settings.output_dir / f"sub-{participant}")
     if settings.clean_workdir:
         shutil.rmtree(settings.cache_root(participant), ignore_errors=True)
     datatypes = tuple(sorted({dt for m in settings.methods for dt in get_method(m).datatypes}))
@@ -173,13 +220,13 @@ def _process(settings: Settings, layout, participant: str, command: str) -> dict
         status["errors"] = preflight(sources)
     if not sources and not status["errors"]:
         status["errors"].append(f"no {'/'.join(datatypes)} images found")
-    if not status["errors"]:
-        for method in settings.methods:
-            if not run_method(settings, participant, method, sources, status) \
-                    and settings.stop_on_first_crash:
-                break                             # the remaining methods are not run
+    return status, sources
+
+
+def finish_participant(settings: Settings, participant: str, status: dict) -> dict:
+    """Final status (``logs/sub-<label>_status.json``) and the participant report."""
     status["status"] = "failed" if status["errors"] else "ok"
-    status["seconds"] = round(time.monotonic() - start, 1)
+    status["seconds"] = round(time.monotonic() - status.pop("started"), 1)
     write_json(settings.output_dir / "logs" / f"sub-{participant}_status.json", status)
     try:
         participant_report(settings.output_dir, participant, status)
@@ -187,3 +234,12 @@ def _process(settings: Settings, layout, participant: str, command: str) -> dict
         log.warning("sub-%s: report failed: %s", participant, exc)
     return status
 
+
+def _process(settings: Settings, layout, participant: str, command: str) -> dict:
+    status, sources = start_participant(settings, layout, participant, command)
+    if not status["errors"]:
+        for method in settings.methods:
+            if not run_method(settings, participant, method, sources, status) \
+                    and settings.stop_on_first_crash:
+                break                             # the remaining methods are not run
+    return finish_participant(settings, participant, status)

@@ -19,6 +19,8 @@ from pydra.workers import cf, slurm
 
 #: loggers whose levels the spawned processes copy from the parent
 _LOGGERS = ("srprep", "pydra", "bids")
+#: the parent's log format, in a spawned process
+_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
 def logging_setup() -> dict:
@@ -28,6 +30,8 @@ def logging_setup() -> dict:
     root = logging.getLogger()
     files, console, fmt = [], False, None
     for handler in root.handlers:
+        if getattr(handler, "srprep_participant", None):
+            continue          # a participant's own log: jobs are routed to it (log_routes)
         if isinstance(handler, logging.FileHandler):
             files.append(handler.baseFilename)
         elif type(handler) is logging.StreamHandler and handler.stream in (sys.stderr,
@@ -46,6 +50,8 @@ def _init_worker_logging(setup: dict) -> None:
     """Spawned-process initializer: log like the parent, so that long steps (a UniRes
     fit's iterations, training epochs) reach the terminal and the participant log with
     the default worker too (a spawned process starts with no handlers at all)."""
+    global _FORMAT
+    _FORMAT = setup["format"]
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -72,6 +78,9 @@ class SpawnWorker(cf.Worker):
 
     def __init__(self, n_procs: int = 1, **kwargs):
         super().__init__(n_procs=n_procs, **kwargs)
+        #: cache-root prefix -> log file: a job under that root also logs there (the
+        #: dataset graph runs many participants' jobs in one pool)
+        self.log_routes: dict[str, str] = {}
         self.pool.shutdown(wait=False)   # processes are created lazily: nothing is lost
         self.pool = self._spawn_pool()
 
@@ -79,6 +88,9 @@ class SpawnWorker(cf.Worker):
         return concurrent.futures.ProcessPoolExecutor(
             self.n_procs, mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker_logging, initargs=(logging_setup(),))
+
+    def __getstate__(self):   # the base keeps attrs fields only
+        return {**super().__getstate__(), "log_routes": self.log_routes}
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -90,8 +102,32 @@ class SpawnWorker(cf.Worker):
         import cloudpickle
 
         job = cloudpickle.loads(job_pkl)
-        with measured(job):
+        routes = getattr(getattr(job.submitter, "worker", None), "log_routes", None) or {}
+        with measured(job), _routed_log(routes, str(job.cache_dir)):
             return job.run(rerun=rerun)
+
+
+class _routed_log:
+    """While a job runs, also log to the file of the longest cache-root prefix of its
+    cache folder (its participant's log)."""
+
+    def __init__(self, routes: dict[str, str], cache_dir: str):
+        matches = [root for root in routes if cache_dir.startswith(root.rstrip("/") + "/")]
+        self.file = routes[max(matches, key=len)] if matches else None
+        self.handler = None
+
+    def __enter__(self):
+        if self.file:
+            self.handler = logging.FileHandler(self.file, delay=True)
+            self.handler.setFormatter(logging.Formatter(_FORMAT, datefmt="%H:%M:%S"))
+            logging.getLogger().addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.handler is not None:
+            logging.getLogger().removeHandler(self.handler)
+            self.handler.close()
+        return False
 
 
 #: per-task resource record, in the task's cache folder

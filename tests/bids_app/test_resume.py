@@ -38,7 +38,7 @@ def _args(demo, out, work):
 
 
 def _results(cache_root):
-    return {p.parent.name: p.stat().st_mtime for p in cache_root.glob("python-*/_result.pklz")}
+    return {p.parent.name: p.stat().st_mtime for p in cache_root.glob("*/python-*/_result.pklz")}
 
 
 def test_killed_run_resumes_and_matches_uninterrupted_run(demo_dataset):

@@ -66,7 +66,7 @@ def test_pydra_slurm_worker_with_per_task_resources(cluster, demo_dataset, monke
         np.testing.assert_array_equal(produced[name], reference[name], err_msg=name)
     # every step was its own sbatch job; only the GPU step asked for a GPU
     lines = []
-    for tsv in (demo_dataset / "work-slurm").glob("srprep-*/sub-*/sbatch-args.tsv"):
+    for tsv in (demo_dataset / "work-slurm").glob("srprep-*/sub-*/*/sbatch-args.tsv"):
         lines += [ln.split("\t") for ln in tsv.read_text().splitlines()]
     nodes = {node: args for node, args in lines}
     assert nodes["fit"] == "--mem=1000 --gres=gpu:1"

@@ -1,6 +1,8 @@
 """``srprep`` entry point: validate -> plan -> per-participant submit -> export -> report."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import os
@@ -322,6 +324,20 @@ def _prepare(settings):
 
 
 def _run_participants(settings, layout, participants, command: str) -> list[dict]:
+    """Every participant x method as one Pydra graph (the worker sees every job of the
+    dataset at once); one after another with ``--worker debug`` (in-process) and with
+    ``--stop-on-first-crash`` (nothing after the first failure is started)."""
+    if settings.worker == "debug" or settings.stop_on_first_crash:
+        results = _run_one_by_one(settings, layout, participants, command)
+    else:
+        results = _run_as_graph(settings, layout, participants, command)
+    for status in results:
+        for err in status["errors"]:
+            print(f"srprep: sub-{status['participant']} failed: {err}", file=sys.stderr)
+    return results
+
+
+def _run_one_by_one(settings, layout, participants, command: str) -> list[dict]:
     from tqdm import tqdm
 
     from ..participant import process_participant
@@ -337,8 +353,6 @@ def _run_participants(settings, layout, participants, command: str) -> list[dict
         finally:
             logging.getLogger().removeHandler(handler)
             handler.close()
-        for err in status["errors"]:
-            print(f"srprep: sub-{label} failed: {err}", file=sys.stderr)
         results.append(status)
         if settings.stop_on_first_crash and status["status"] == "failed":
             rest = participants[len(results):]
@@ -347,6 +361,109 @@ def _run_participants(settings, layout, participants, command: str) -> list[dict
                       f"run: {', '.join('sub-' + p for p in rest)}", file=sys.stderr)
             break
     return results
+
+
+def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
+    import contextlib
+
+    from tqdm import tqdm
+
+    from .. import engine
+    from ..participant import (Unit, finish_method, finish_participant, locked_status,
+                               participant_lock, plan_method, start_participant,
+                               unit_cache_root)
+
+    results: dict[str, dict] = {}
+    statuses: dict[str, dict] = {}
+    pending: dict[str, int] = {}
+    units: dict[str, Unit] = {}
+    logs = settings.output_dir / "logs" / settings.run_id
+    with contextlib.ExitStack() as stack:
+        for label in participants:
+            if not stack.enter_context(participant_lock(settings, label)):
+                results[label] = locked_status(settings, label)
+                continue
+            log_file = _mkdir(logs) / f"sub-{label}.log"
+            stack.enter_context(_participant_log(log_file, label))
+            with _current_participant(label):
+                status, sources = start_participant(settings, layout, label, command)
+                statuses[label] = status
+                planned = []
+                for method in settings.methods if not status["errors"] else ():
+                    unit = plan_method(settings, label, method, sources, status)
+                    if isinstance(unit, Unit):
+                        log.info("sub-%s: %s planned: %d job(s)", label, method,
+                                 len(unit.jobs))
+                        planned.append(unit)
+            for unit in planned:
+                units[f"sub_{label}__{unit.method}"] = unit
+            pending[label] = len(planned)
+            if not planned:
+                results[label] = finish_participant(settings, label, status)
+        if units:
+            n_procs = max(1, settings.nprocs // settings.omp_nthreads)
+            log.info("running %d job(s) of %d participant(s) as one graph, %d at a time",
+                     len(units), len(pending), n_procs)
+            bar = stack.enter_context(tqdm(total=len(units), desc="participant x method",
+                                           unit="job", disable=None))
+
+            def finished(name: str, outcome) -> None:
+                unit = units[name]
+                label = unit.participant
+                with _current_participant(label):
+                    finish_method(settings, unit, outcome, statuses[label])
+                    pending[label] -= 1
+                    if pending[label] == 0:
+                        results[label] = finish_participant(settings, label, statuses[label])
+                bar.update(1)
+
+            roots = {name: unit_cache_root(settings, unit) for name, unit in units.items()}
+            engine.run_graph(
+                {name: (unit.task, roots[name]) for name, unit in units.items()},
+                settings.run_dir / "graph", worker=settings.worker, n_procs=n_procs,
+                sbatch_args=settings.sbatch_args, per_node_args=settings.per_node_sbatch_args,
+                on_done=finished,
+                log_routes={str(root): str(logs / f"sub-{units[name].participant}.log")
+                            for name, root in roots.items()})
+    return [results[label] for label in participants if label in results]
+
+
+_PARTICIPANT = contextvars.ContextVar("srprep_participant", default=None)
+
+
+@contextlib.contextmanager
+def _current_participant(label: str):
+    """Log records made inside belong to ``label``'s log."""
+    token = _PARTICIPANT.set(label)
+    try:
+        yield
+    finally:
+        _PARTICIPANT.reset(token)
+
+
+@contextlib.contextmanager
+def _participant_log(path: Path, label: str):
+    """``sub-<label>.log`` while many participants run at once: the records made for this
+    participant (:func:`_current_participant`) or naming it (``sub-<label>``); the
+    spawned workers route their jobs' records by cache folder (``log_routes``)."""
+    import re
+
+    named = re.compile(rf"\bsub-{re.escape(label)}\b")
+
+    def mine(record: logging.LogRecord) -> bool:
+        current = _PARTICIPANT.get()
+        return current == label or (current is None and bool(named.search(record.getMessage())))
+
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.addFilter(mine)
+    handler.srprep_participant = label
+    logging.getLogger().addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def _reports_only(settings, participants: list[str]) -> int:

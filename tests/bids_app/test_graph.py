@@ -1,0 +1,121 @@
+"""The dataset as one graph (engine.run_graph): every unit (participant x method) is a
+node of one Pydra workflow, jobs land in their unit's cache root, a failing unit stops
+nothing else, each unit is finished (exported) as it ends, and job log lines reach the
+unit's participant log."""
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from pydra.compose import python, workflow
+
+from srprep.bids_app import engine
+
+
+@python.define
+def Stamp(x: int, record_dir: str, seconds: float = 0.0) -> int:
+    """Sleeps, then records when it ran (start, end, pid) so tests can see overlap."""
+    start = time.time()
+    time.sleep(seconds)
+    if x < 0:
+        raise ValueError(f"negative input {x}")
+    logging.getLogger("srprep.test").info("stamp %d done", x)
+    Path(record_dir, f"{x}-{os.getpid()}.json").write_text(
+        json.dumps({"x": x, "start": start, "end": time.time(), "pid": os.getpid()}))
+    return x * 10
+
+
+@workflow.define
+def Chain(x: int, record_dir: str, seconds: float = 0.0) -> int:
+    a = workflow.add(Stamp(x=x, record_dir=record_dir, seconds=seconds), name="first")
+    b = workflow.add(Stamp(x=a.out, record_dir=record_dir, seconds=seconds), name="second")
+    return b.out
+
+
+def _units(tmp_path, record, seconds=0.0):
+    return {
+        "sub_01__chain": (Chain(x=1, record_dir=str(record), seconds=seconds),
+                          tmp_path / "sub-01" / "chain"),
+        "sub_01__split": (Stamp(record_dir=str(record), seconds=seconds).split(x=[2, 3]),
+                          tmp_path / "sub-01" / "split"),
+        "sub_02__chain": (Chain(x=-4, record_dir=str(record), seconds=seconds),
+                          tmp_path / "sub-02" / "chain"),
+        "sub_03__chain": (Chain(x=5, record_dir=str(record), seconds=seconds),
+                          tmp_path / "sub-03" / "chain"),
+    }
+
+
+def test_units_run_as_one_graph_in_parallel_and_fail_alone(tmp_path):
+    record = tmp_path / "record"
+    record.mkdir()
+    units = _units(tmp_path, record, seconds=1.0)
+    done = []
+    outcomes = engine.run_graph(units, tmp_path / "run", worker="cf", n_procs=2,
+                                on_done=lambda name, out: done.append((name, out)))
+    assert sorted(name for name, _ in done) == sorted(units)     # each finished once
+    assert outcomes["sub_01__chain"].ok and outcomes["sub_01__chain"].outputs.out == 100
+    assert outcomes["sub_01__split"].outputs.out == [20, 30]      # a split unit: lists
+    assert outcomes["sub_03__chain"].outputs.out == 500
+    bad = outcomes["sub_02__chain"]
+    assert not bad.ok
+    assert bad.error == "first (Stamp): ValueError: negative input -4"
+    # every job's cache folder is in its own unit's root, and only there
+    for name, (_, root) in units.items():
+        jobs = list(root.glob("python-*/_result.pklz"))
+        failed = [p for p in jobs if (p.parent / "_error.pklz").exists()]
+        assert (len(jobs), len(failed)) == {"sub_01__chain": (2, 0), "sub_01__split": (2, 0),
+                                            "sub_02__chain": (1, 1),
+                                            "sub_03__chain": (2, 0)}[name]
+        assert [r["task"] for r in outcomes[name].usage] or name == "sub_02__chain"
+    assert not list((tmp_path / "run").glob("python-*"))
+    # the pool saw jobs of different units at once: two of them overlapped in time
+    runs = [json.loads(p.read_text()) for p in record.glob("*.json")]
+    assert len(runs) == 6 and len({r["pid"] for r in runs}) == 2
+    runs.sort(key=lambda r: r["start"])
+    assert any(b["start"] < a["end"] for a, b in zip(runs, runs[1:]))
+
+
+def test_second_graph_in_one_process_uses_its_own_tasks(tmp_path):
+    """Pydra caches constructed workflows by class and inputs within a process: a second
+    run with the same unit names must not reuse the first run's nodes."""
+    for x, expected in ((1, 100), (7, 700)):
+        record = tmp_path / f"record{x}"
+        record.mkdir()
+        units = {"sub_01__chain": (Chain(x=x, record_dir=str(record)),
+                                   tmp_path / f"c{x}" / "sub-01")}
+        outcomes = engine.run_graph(units, tmp_path / f"run{x}", worker="cf", n_procs=1)
+        assert outcomes["sub_01__chain"].outputs.out == expected
+
+
+def test_rerun_reuses_finished_units_and_retries_the_failed_one(tmp_path):
+    record = tmp_path / "record"
+    record.mkdir()
+    units = _units(tmp_path, record)
+    engine.run_graph(units, tmp_path / "run1", worker="cf", n_procs=2)
+    assert len(list(record.iterdir())) == 6
+    units["sub_02__chain"] = (Chain(x=4, record_dir=str(record)),
+                              tmp_path / "sub-02" / "chain")
+    outcomes = engine.run_graph(units, tmp_path / "run2", worker="cf", n_procs=2)
+    assert all(o.ok for o in outcomes.values())
+    assert len(list(record.iterdir())) == 8        # only the repaired unit's two jobs ran
+    assert outcomes["sub_02__chain"].outputs.out == 400
+
+
+def test_job_log_lines_are_routed_to_their_participant_log(tmp_path):
+    record = tmp_path / "record"
+    record.mkdir()
+    units = _units(tmp_path, record)
+    del units["sub_02__chain"]
+    logs = {p: tmp_path / f"sub-{p}.log" for p in ("01", "03")}
+    routes = {str(tmp_path / f"sub-{p}"): str(f) for p, f in logs.items()}
+    logger = logging.getLogger("srprep")
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        engine.run_graph(units, tmp_path / "run", worker="cf", n_procs=2, log_routes=routes)
+    finally:
+        logger.setLevel(old)
+    sub01, sub03 = (logs[p].read_text() for p in ("01", "03"))
+    assert sorted(ln.split()[-2] for ln in sub01.splitlines()) == ["1", "10", "2", "3"]
+    assert sorted(ln.split()[-2] for ln in sub03.splitlines()) == ["5", "50"]
