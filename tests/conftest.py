@@ -55,12 +55,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
-def _pydra_env(tmp_path, monkeypatch):
-    """No telemetry ping; Pydra's hash cache inside the test's folder."""
+def _pydra_env(tmp_path, tmp_path_factory, monkeypatch):
+    """No telemetry ping; Pydra's hash cache inside the test's folder; one matplotlib
+    font cache per test session (building it costs ~2 s in every process)."""
     monkeypatch.setenv("NO_ET", "1")
     monkeypatch.setenv("PYDRA_HASH_CACHE", str(tmp_path / ".pydra-hashes"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / ".mpl"))
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path_factory.getbasetemp() / ".mpl"))
 
 
 @pytest.fixture(scope="session")

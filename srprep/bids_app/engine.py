@@ -68,15 +68,26 @@ def configure_environment(work_dir: Path, omp_nthreads: int = 1) -> None:
     defaults = {
         "NO_ET": "1",
         "PYDRA_HASH_CACHE": str(cache / "pydra-hashes"),
-        "MPLCONFIGDIR": str(cache / "matplotlib"),
         "MPLBACKEND": "Agg",
     }
+    home_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    if not _writable(home_cache):   # containers: matplotlib's font cache in the work dir
+        defaults["MPLCONFIGDIR"] = str(cache / "matplotlib")   # (else it is rebuilt, ~2 s
+        #                              per process, in every fresh work dir: kept per user)
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
     threads = str(max(1, int(omp_nthreads)))
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"):
         os.environ[key] = threads
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 def purge_incomplete(cache_root: Path) -> int:
@@ -159,7 +170,8 @@ def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str
     attribution stay per unit, exactly as :func:`run`); the dataset workflow and the
     unit wrappers live in ``run_root``.  ``on_done(name, outcome)`` is called, in a
     background thread of this process, as each unit finishes -- export while the rest
-    runs.  A failing unit does not stop the others.  ``log_routes`` (cache-root prefix ->
+    runs; it may return ``(function, args)``, a follow-up (a report) that then runs on
+    the worker's process pool.  A failing unit does not stop the others.  ``log_routes`` (cache-root prefix ->
     log file) lets the spawned workers write each job's log lines to its own log.
     Returns every unit's :class:`Outcome` (a unit that never finished: failed, with the
     reason)."""
@@ -199,16 +211,20 @@ def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str
         for name in names:        # units the graph never finished
             if name not in outcomes:
                 failures = collect_failures(units[name][1])
-                finished(name, Outcome(False, failures=failures, error=(
+                future = finished(name, Outcome(False, failures=failures, error=(
                     failures[0].one_line() if failures else error or "not run")))
+                side = future.result() if future is not None else None
+                if side is not None:        # the pool is gone: run the follow-up here
+                    _guarded(lambda _n, _o: side[0](*side[1]), name, None)
     return outcomes
 
 
-def _guarded(callback, name, outcome) -> None:
+def _guarded(callback, name, outcome):
     try:
-        callback(name, outcome)
+        return callback(name, outcome)
     except Exception:  # one participant's export must not stop the dataset
         log.exception("finishing %s failed", name)
+        return None
 
 
 def _unit_task(task):
@@ -308,7 +324,20 @@ def _routing_submitter():
                 outcome.usage = collect_usage(root, started_at)
                 future = self.on_finished(wf_job.name, outcome) if self.on_finished else None
                 if future is not None:   # the export runs beside the scheduler
-                    await asyncio.wrap_future(future)
+                    side = await asyncio.wrap_future(future)
+                    if side is not None:
+                        await self._side_job(*side)
+
+        async def _side_job(self, function, args) -> None:
+            """A follow-up a unit's callback asked for (a participant report): on the
+            worker's process pool when it has one, so that it takes a slot like any job
+            and runs beside the others; otherwise in this process."""
+            pool = getattr(self.worker, "pool", None)
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(pool, function, *args)
+            except Exception as exc:   # never fails the dataset
+                log.warning("%s failed: %s", getattr(function, "__name__", function), exc)
 
     _ROUTING = RoutingSubmitter
     return _ROUTING

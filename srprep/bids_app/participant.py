@@ -223,16 +223,27 @@ def start_participant(settings: Settings, layout, participant: str, command: str
     return status, sources
 
 
-def finish_participant(settings: Settings, participant: str, status: dict) -> dict:
-    """Final status (``logs/sub-<label>_status.json``) and the participant report."""
+def finish_participant(settings: Settings, participant: str, status: dict, *,
+                       report: bool = True) -> dict:
+    """Final status (``logs/sub-<label>_status.json``) and the participant report
+    (``report=False``: the caller runs :func:`write_report` itself, e.g. on a worker)."""
     status["status"] = "failed" if status["errors"] else "ok"
     status["seconds"] = round(time.monotonic() - status.pop("started"), 1)
     write_json(settings.output_dir / "logs" / f"sub-{participant}_status.json", status)
-    try:
-        participant_report(settings.output_dir, participant, status)
-    except Exception as exc:  # a report must never turn a good run into a failure
-        log.warning("sub-%s: report failed: %s", participant, exc)
+    if report:
+        write_report(settings.output_dir, participant, status)
     return status
+
+
+def write_report(output_dir: Path, participant: str, status: dict) -> None:
+    """The participant's HTML report; a report never turns a good run into a failure."""
+    start = time.monotonic()
+    try:
+        page = participant_report(output_dir, participant, status)
+    except Exception as exc:
+        log.warning("sub-%s: report failed: %s", participant, exc)
+    else:
+        log.info("sub-%s: report %s (%.1f s)", participant, page, time.monotonic() - start)
 
 
 def _process(settings: Settings, layout, participant: str, command: str) -> dict:

@@ -371,7 +371,7 @@ def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
     from .. import engine
     from ..participant import (Unit, finish_method, finish_participant, locked_status,
                                participant_lock, plan_method, start_participant,
-                               unit_cache_root)
+                               unit_cache_root, write_report)
 
     results: dict[str, dict] = {}
     statuses: dict[str, dict] = {}
@@ -407,15 +407,20 @@ def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
             bar = stack.enter_context(tqdm(total=len(units), desc="participant x method",
                                            unit="job", disable=None))
 
-            def finished(name: str, outcome) -> None:
+            def finished(name: str, outcome):
+                """Export a finished unit; when it was its participant's last, hand the
+                report (matplotlib: the slow part) to the worker pool."""
                 unit = units[name]
                 label = unit.participant
+                bar.update(1)
                 with _current_participant(label):
                     finish_method(settings, unit, outcome, statuses[label])
                     pending[label] -= 1
-                    if pending[label] == 0:
-                        results[label] = finish_participant(settings, label, statuses[label])
-                bar.update(1)
+                    if pending[label]:
+                        return None
+                    results[label] = finish_participant(settings, label, statuses[label],
+                                                        report=False)
+                return write_report, (settings.output_dir, label, results[label])
 
             roots = {name: unit_cache_root(settings, unit) for name, unit in units.items()}
             engine.run_graph(
