@@ -112,14 +112,17 @@ def purge_incomplete(cache_root: Path) -> int:
 
 
 def make_worker(name: str, *, n_procs: int = 1, sbatch_args: str = "",
-                per_node_args: dict[str, str] | None = None, poll_delay: float = 1.0):
-    """Worker name or instance plus kwargs for :class:`pydra.engine.submitter.Submitter`."""
+                per_node_args: dict[str, str] | None = None, poll_delay: float = 1.0,
+                mem_gb: float = 0.0):
+    """Worker name or instance plus kwargs for :class:`pydra.engine.submitter.Submitter`
+    (``mem_gb``: the default worker starts a job only while the estimates of the running
+    jobs and its own fit in it; SLURM has its own ``--mem``)."""
     if name == "debug":
         return "debug", {}
     if name == "cf":
         from .workers import SpawnWorker
 
-        return SpawnWorker(n_procs=max(1, int(n_procs))), {}
+        return SpawnWorker(n_procs=max(1, int(n_procs)), mem_gb=mem_gb), {}
     if name == "slurm":
         if "--error" in sbatch_args:  # crashes the 1.0a12 slurm worker
             raise ValueError("--error is not supported in sbatch arguments (Pydra bug)")
@@ -131,7 +134,8 @@ def make_worker(name: str, *, n_procs: int = 1, sbatch_args: str = "",
 
 
 def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
-        sbatch_args: str = "", per_node_args: dict[str, str] | None = None) -> Outcome:
+        sbatch_args: str = "", per_node_args: dict[str, str] | None = None,
+        mem_gb: float = 0.0) -> Outcome:
     """Submit ``task`` (a task or workflow, possibly split) with resume support."""
     from pydra.engine.submitter import Submitter
 
@@ -142,7 +146,7 @@ def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
     if purged:
         log.info("resuming: removed %d unfinished cache entries in %s", purged, cache_root)
     plugin, kwargs = make_worker(worker, n_procs=n_procs, sbatch_args=sbatch_args,
-                                 per_node_args=per_node_args)
+                                 per_node_args=per_node_args, mem_gb=mem_gb)
     start, started_at = time.monotonic(), time.time() - 1.0
     try:
         with Submitter(worker=plugin, cache_root=cache_root, **kwargs) as sub:
@@ -162,7 +166,8 @@ def run(task, cache_root: Path, *, worker: str = "cf", n_procs: int = 1,
 def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str = "cf",
               n_procs: int = 1, sbatch_args: str = "",
               per_node_args: dict[str, str] | None = None,
-              on_done=None, log_routes: dict[str, str] | None = None) -> dict[str, Outcome]:
+              on_done=None, log_routes: dict[str, str] | None = None,
+              mem_gb: float = 0.0) -> dict[str, Outcome]:
     """Submit many independent tasks as **one** Pydra workflow, so that the worker sees
     every job of a dataset at once (``units``: name -> (task, cache root)).
 
@@ -182,7 +187,7 @@ def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str
             log.info("resuming: removed %d unfinished cache entries in %s", purged, root)
     run_root.mkdir(parents=True, exist_ok=True)
     plugin, kwargs = make_worker(worker, n_procs=n_procs, sbatch_args=sbatch_args,
-                                 per_node_args=per_node_args)
+                                 per_node_args=per_node_args, mem_gb=mem_gb)
     if log_routes and hasattr(plugin, "log_routes"):
         plugin.log_routes = dict(log_routes)
     names = list(units)

@@ -160,7 +160,8 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
     outcome = engine.run(unit.task, unit_cache_root(settings, unit), worker=settings.worker,
                          n_procs=max(1, settings.nprocs // settings.omp_nthreads),
                          sbatch_args=settings.sbatch_args,
-                         per_node_args=settings.per_node_sbatch_args)
+                         per_node_args=settings.per_node_sbatch_args,
+                         mem_gb=settings.mem_gb)
     return finish_method(settings, unit, outcome, status)
 
 

@@ -5,6 +5,7 @@ event loop ("cannot pickle '_contextvars.Context'").
 """
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import logging
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 from pydra.workers import cf, slurm
+
+log = logging.getLogger("srprep.engine")
 
 #: loggers whose levels the spawned processes copy from the parent
 _LOGGERS = ("srprep", "pydra", "bids")
@@ -76,13 +79,51 @@ class SpawnWorker(cf.Worker):
 
     _plugin_name = "srprep-cf"
 
-    def __init__(self, n_procs: int = 1, **kwargs):
+    def __init__(self, n_procs: int = 1, mem_gb: float = 0.0, **kwargs):
         super().__init__(n_procs=n_procs, **kwargs)
         #: cache-root prefix -> log file: a job under that root also logs there (the
         #: dataset graph runs many participants' jobs in one pool)
         self.log_routes: dict[str, str] = {}
+        #: ``--mem``: jobs start only while their estimates fit in it (0: no limit)
+        self.mem_gb = float(mem_gb or 0.0)
+        self._reset_memory()
         self.pool.shutdown(wait=False)   # processes are created lazily: nothing is lost
         self.pool = self._spawn_pool()
+
+    def _reset_memory(self) -> None:
+        self.mem_in_use, self.mem_peak, self._mem_cond = 0.0, 0.0, None
+
+    async def run(self, job, rerun: bool = False):
+        """Run a job on the pool once its memory estimate fits in ``--mem`` beside the
+        jobs already running (a job larger than the whole budget runs alone)."""
+        if not self.mem_gb:
+            return await super().run(job, rerun=rerun)
+        from srprep.tasks.compose import job_memory_gb
+
+        try:
+            need = job_memory_gb(job.task)
+        except Exception as exc:   # an estimate must never fail the job
+            log.debug("%s: no memory estimate (%s)", job.name, exc)
+            need = 0.0
+        if need > self.mem_gb:
+            log.warning("%s needs about %.1f GB, more than --mem %.1f GB: it runs alone",
+                        job.name, need, self.mem_gb)
+        if self._mem_cond is None:
+            self._mem_cond = asyncio.Condition()
+        async with self._mem_cond:
+            if self.mem_in_use and self.mem_in_use + need > self.mem_gb:
+                log.info("%s waits for memory: needs %.1f GB, %.1f of %.1f GB in use",
+                         job.name, need, self.mem_in_use, self.mem_gb)
+            await self._mem_cond.wait_for(
+                lambda: not self.mem_in_use or self.mem_in_use + need <= self.mem_gb)
+            self.mem_in_use += need
+            self.mem_peak = max(self.mem_peak, self.mem_in_use)
+        try:
+            return await super().run(job, rerun=rerun)
+        finally:
+            async with self._mem_cond:
+                self.mem_in_use -= need
+                self._mem_cond.notify_all()
 
     def _spawn_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(
@@ -90,10 +131,12 @@ class SpawnWorker(cf.Worker):
             initializer=_init_worker_logging, initargs=(logging_setup(),))
 
     def __getstate__(self):   # the base keeps attrs fields only
-        return {**super().__getstate__(), "log_routes": self.log_routes}
+        return {**super().__getstate__(), "log_routes": self.log_routes,
+                "mem_gb": self.mem_gb}
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self._reset_memory()
         self.pool = self._spawn_pool()
 
     @classmethod

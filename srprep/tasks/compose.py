@@ -57,3 +57,61 @@ def define_python(wrapped: ty.Callable | None = None, /, **kwargs):
 def define_workflow(wrapped: ty.Callable | None = None, /, **kwargs):
     """:func:`pydra.compose.workflow.define` for a module-level constructor (same arguments)."""
     return _wrap(workflow.define, wrapped, kwargs)
+
+
+# -- memory estimates for the scheduler (``--mem``) ------------------------------------
+
+#: task class (module.name) -> function(task) -> GB of memory its job needs
+_MEMORY: dict[str, ty.Callable] = {}
+#: a Python process with numpy/scipy/nibabel loaded (what a job costs before its data)
+BASE_JOB_GB = 0.25
+#: float64 working copies of the largest input volume a generic image step keeps
+_COPIES = 6
+
+
+def memory_estimate(task_class: type, estimator: ty.Callable[[ty.Any], float]) -> None:
+    """Register how much memory (GB) a job of ``task_class`` needs, from its inputs."""
+    _MEMORY[f"{task_class.__module__}.{task_class.__name__}"] = estimator
+
+
+def job_memory_gb(task) -> float:
+    """Memory a job needs (GB): the task's registered estimate, or for an unregistered
+    step ``BASE_JOB_GB`` plus a few float64 copies of its largest NIfTI input (headers
+    only are read)."""
+    estimator = _MEMORY.get(f"{type(task).__module__}.{type(task).__name__}")
+    if estimator is not None:
+        return float(estimator(task))
+    return BASE_JOB_GB + _COPIES * 8 * max(
+        (_voxels(p) for p in _nifti_inputs(task)), default=0) / 2**30
+
+
+def _nifti_inputs(task) -> list[str]:
+    import attrs
+
+    found: list[str] = []
+
+    def visit(value) -> None:
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+        elif isinstance(value, (str, bytes)) or hasattr(value, "__fspath__"):
+            text = str(value)
+            if text.endswith((".nii", ".nii.gz")):
+                found.append(text)
+
+    if attrs.has(type(task)):
+        for field in attrs.fields(type(task)):
+            if not field.name.startswith("_"):
+                visit(getattr(task, field.name, None))
+    return found
+
+
+def _voxels(path: str) -> int:
+    import numpy as np
+
+    try:
+        import nibabel as nib
+
+        return int(np.prod(nib.load(path).shape))
+    except Exception:   # not there yet, or not an image: no estimate from it
+        return 0

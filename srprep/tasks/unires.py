@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .compose import define_python
+from .compose import define_python, memory_estimate
 
 from ._types import NiftiImage
 
@@ -80,3 +80,23 @@ def UniResFit(in_files: list[NiftiImage], channels: list[int], names: list[str],
                                label_out_files=label_out, **opts)
     summary["device"] = device
     return out_files, summary, label_out
+
+
+def _fit_memory_gb(task) -> float:
+    """The fit's working memory on its output grid (headers only), for ``--mem``."""
+    import nibabel as nib
+    import numpy as np
+
+    from srprep.models.unires.fit import estimate_memory_gb, output_grid
+
+    from .compose import BASE_JOB_GB
+
+    heads = [nib.load(str(f)) for f in task.in_files]
+    opts = task.options or {}
+    _, shape, _, _ = output_grid([h.affine for h in heads], [h.shape[:3] for h in heads],
+                                 opts.get("voxel_size"), opts.get("grid", "auto"))
+    return BASE_JOB_GB + estimate_memory_gb(len(set(task.channels)), len(heads),
+                                            int(np.prod(shape)))
+
+
+memory_estimate(UniResFit, _fit_memory_gb)

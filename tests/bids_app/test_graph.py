@@ -119,3 +119,59 @@ def test_job_log_lines_are_routed_to_their_participant_log(tmp_path):
     sub01, sub03 = (logs[p].read_text() for p in ("01", "03"))
     assert sorted(ln.split()[-2] for ln in sub01.splitlines()) == ["1", "10", "2", "3"]
     assert sorted(ln.split()[-2] for ln in sub03.splitlines()) == ["5", "50"]
+
+
+def _overlaps(record) -> int:
+    runs = sorted((json.loads(p.read_text()) for p in record.glob("*.json")),
+                  key=lambda r: r["start"])
+    return sum(b["start"] < a["end"] for a, b in zip(runs, runs[1:]))
+
+
+def test_mem_budget_keeps_jobs_from_starting_past_it(tmp_path):
+    """--mem: with 2 processes, jobs of 0.6 GB each never run two at a time under a
+    1 GB budget (the pool alone would run them in pairs, as the 2 GB run shows)."""
+    from srprep.tasks.compose import _MEMORY, job_memory_gb, memory_estimate
+
+    memory_estimate(Stamp, lambda task: 0.6)
+    try:
+        assert job_memory_gb(Stamp(x=1, record_dir="x")) == 0.6
+        for budget, expect_overlap in ((1.0, False), (2.0, True)):
+            record = tmp_path / f"record{budget}"
+            record.mkdir()
+            units = {f"sub_0{i}__stamp": (Stamp(x=i, record_dir=str(record), seconds=1.0),
+                                          tmp_path / f"b{budget}" / f"sub-0{i}")
+                     for i in (1, 2, 3, 4)}
+            outcomes = engine.run_graph(units, tmp_path / f"run{budget}", worker="cf",
+                                        n_procs=2, mem_gb=budget)
+            assert all(o.ok for o in outcomes.values())
+            assert (_overlaps(record) > 0) is expect_overlap, budget
+    finally:
+        _MEMORY.pop(f"{Stamp.__module__}.{Stamp.__name__}", None)
+
+
+def test_generic_memory_estimate_reads_nifti_headers(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    from srprep.tasks.compose import BASE_JOB_GB, job_memory_gb
+    from srprep.tasks.resample import Reslice
+
+    path = tmp_path / "img.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((64, 64, 32), np.float32), np.eye(4)), path)
+    need = job_memory_gb(Reslice(in_file=path, voxel_size=[1.0, 1.0, 1.0]))
+    assert need == BASE_JOB_GB + 6 * 8 * 64 * 64 * 32 / 2**30
+    # UniRes' fit: its own estimate on the output grid (2 channels, 1 mm from 2 mm)
+    from srprep.models.unires.fit import estimate_memory_gb
+    from srprep.tasks.unires import UniResFit
+
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    for i in range(2):
+        nib.save(nib.Nifti1Image(np.zeros((40, 40, 30), np.float32), affine),
+                 tmp_path / f"c{i}.nii.gz")
+    fit = UniResFit(in_files=[tmp_path / "c0.nii.gz", tmp_path / "c1.nii.gz"],
+                    channels=[0, 1], names=["T1w", "T2w"], options={"voxel_size": [1.0] * 3})
+    from srprep.models.unires.fit import output_grid
+
+    shape = output_grid([affine] * 2, [(40, 40, 30)] * 2, [1.0] * 3)[1]
+    assert abs(np.prod(shape) / (80 * 80 * 60) - 1) < 0.06          # 1 mm over the FOV
+    assert job_memory_gb(fit) == BASE_JOB_GB + estimate_memory_gb(2, 2, int(np.prod(shape)))

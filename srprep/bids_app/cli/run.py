@@ -427,7 +427,7 @@ def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
                 {name: (unit.task, roots[name]) for name, unit in units.items()},
                 settings.run_dir / "graph", worker=settings.worker, n_procs=n_procs,
                 sbatch_args=settings.sbatch_args, per_node_args=settings.per_node_sbatch_args,
-                on_done=finished,
+                on_done=finished, mem_gb=settings.mem_gb,
                 log_routes={str(root): str(logs / f"sub-{units[name].participant}.log")
                             for name, root in roots.items()})
     return [results[label] for label in participants if label in results]
