@@ -225,6 +225,19 @@ class measured:
         return False
 
 
+def measured_load_and_run(job_pkl, rerun: bool = False):
+    """Pydra's ``load_and_run`` (what a SLURM job executes) inside :class:`measured`."""
+    from pydra.engine.job import load_and_run, load_job
+
+    job_pkl = Path(job_pkl)
+    try:
+        job = load_job(job_pkl=job_pkl)
+    except Exception:   # Pydra records the error itself
+        return load_and_run(job_pkl, rerun=rerun)
+    with measured(job):
+        return load_and_run(job_pkl, rerun=rerun)
+
+
 def collect_usage(cache_root: Path, since: float) -> list[dict]:
     """The resource records of the tasks that ran in ``cache_root`` after ``since``
     (``time.time()``), in the order they finished."""
@@ -248,6 +261,17 @@ class _SlurmJob(slurm.Worker):
     """
 
     _plugin_name = "slurm"
+
+    def _prepare_runscripts(self, job, interpreter="/bin/sh", rerun=False):
+        """Pydra's batch script, running the job through :func:`measured_load_and_run`
+        so that SLURM steps leave the same resource records as local ones."""
+        script_dir, batchscript = super()._prepare_runscripts(job, interpreter, rerun)
+        text = batchscript.read_text()
+        measured_call = ("from srprep.bids_app.workers import measured_load_and_run; "
+                         "measured_load_and_run(")
+        batchscript.write_text(text.replace(
+            "from pydra.engine.job import load_and_run; load_and_run(", measured_call))
+        return script_dir, batchscript
 
     async def _verify_exit_code(self, jobid):
         from pydra.workers import base

@@ -72,6 +72,14 @@ def test_pydra_slurm_worker_with_per_task_resources(cluster, demo_dataset, monke
     assert nodes["fit"] == "--mem=1000 --gres=gpu:1"
     assert nodes["reslice"] == "--mem=1000"
     assert sum(1 for node, _ in lines if node == "reslice") == 8
+    # SLURM steps leave the same resource records as local ones (participant report)
+    import json
+
+    status = json.loads((demo_dataset / "slurm" / "logs" / "sub-01_status.json").read_text())
+    steps = {m["name"]: [r["task"] for r in m["resources"]] for m in status["methods"]}
+    assert steps["cubic"] == ["reslice"] * 4 and "fit" in steps["unires"]
+    assert all(r["peak_rss_gb"] > 0.05 and r["ok"] for m in status["methods"]
+               for r in m["resources"])
 
 
 FAKE_APPTAINER = textwrap.dedent("""\
