@@ -175,3 +175,43 @@ def test_generic_memory_estimate_reads_nifti_headers(tmp_path):
     shape = output_grid([affine] * 2, [(40, 40, 30)] * 2, [1.0] * 3)[1]
     assert abs(np.prod(shape) / (80 * 80 * 60) - 1) < 0.06          # 1 mm over the FOV
     assert job_memory_gb(fit) == BASE_JOB_GB + estimate_memory_gb(2, 2, int(np.prod(shape)))
+
+
+def test_the_app_runs_participants_in_one_pool_with_the_debug_run_s_outputs(demo_dataset,
+                                                                          caplog):
+    """The CLI: both participants' jobs go through one pool of 2 processes (the
+    one-at-a-time loop starts a pool per participant x method), the outputs equal those
+    of the in-process one-at-a-time run bit for bit, and each participant's log holds its
+    own lines only."""
+    import nibabel as nib
+    import numpy as np
+
+    from srprep.bids_app.cli.run import main
+
+    caplog.set_level(logging.INFO)          # the CLI's level (pytest's root is WARNING)
+    base = [str(demo_dataset / "bids"), "participant", "--vx", "4", "--method", "linear",
+            "cubic", "--skip-bids-validation", "--omp-nthreads", "1"]
+
+    def run(out, *extra):
+        args = base[:1] + [str(demo_dataset / out)] + base[1:] + ["-w",
+                                                                  str(demo_dataset / f"w-{out}")]
+        assert main(args + list(extra)) == 0
+        return {p.name: np.asarray(nib.load(p).dataobj)
+                for p in sorted((demo_dataset / out).rglob("*.nii.gz"))}
+
+    graph = run("graph", "--nprocs", "2")
+    debug = run("debug", "--worker", "debug")
+    assert graph.keys() == debug.keys() and len(graph) == 2 * 2 * 4
+    for name in graph:
+        np.testing.assert_array_equal(graph[name], debug[name], err_msg=name)
+    pids = set()
+    for label in ("01", "02"):
+        status = json.loads((demo_dataset / "graph" / "logs" /
+                             f"sub-{label}_status.json").read_text())
+        assert [m["name"] for m in status["methods"]] == ["linear", "cubic"]
+        pids |= {r["pid"] for m in status["methods"] for r in m["resources"]}
+        log = next((demo_dataset / "graph" / "logs").glob(f"*/sub-{label}.log")).read_text()
+        other = "02" if label == "01" else "01"
+        assert f"sub-{label}/ses-1/anat/sub-{label}_ses-1_res-4mm_desc-cubic_T2w" in log
+        assert f"sub-{other}" not in log
+    assert len(pids) <= 2                   # 16 jobs of 2 participants, one 2-process pool
