@@ -224,6 +224,17 @@ def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str
     return outcomes
 
 
+def _unit_error(exc: BaseException) -> str:
+    """One line for a unit that failed without a crash file (its process died): the
+    last line of the job's error in Pydra's summary, not Pydra's pointer to the cache."""
+    text = str(exc).split("\n\nSee output directory")[0]
+    line = _last_line(text)
+    if "BrokenProcessPool" in line:
+        return ("a worker process died (killed, e.g. out of memory, or crashed); "
+                f"{line.split(':', 1)[-1].strip()}")
+    return line
+
+
 def _guarded(callback, name, outcome):
     try:
         return callback(name, outcome)
@@ -320,7 +331,7 @@ def _routing_submitter():
             except Exception as exc:
                 failures = collect_failures(root)
                 outcome = Outcome(False, failures=failures, error=(
-                    failures[0].one_line() if failures else _last_line(exc)))
+                    failures[0].one_line() if failures else _unit_error(exc)))
                 raise
             else:
                 outcome = Outcome(True, outputs=wf_job.task.Outputs._from_job(wf_job))

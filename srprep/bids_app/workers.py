@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import concurrent.futures.process
+import contextlib
 import json
 import logging
 import multiprocessing
@@ -91,39 +93,88 @@ class SpawnWorker(cf.Worker):
         self.pool = self._spawn_pool()
 
     def _reset_memory(self) -> None:
-        self.mem_in_use, self.mem_peak, self._mem_cond = 0.0, 0.0, None
+        self.mem_in_use, self.mem_peak, self._cond = 0.0, 0.0, None
+        self._running, self._solo, self._solo_waiting = 0, False, 0
+
+    async def _run_on_pool(self, job, rerun: bool):
+        """Pydra's ``cf`` run, except that a pool broken by a killed process (the kernel's
+        OOM killer, a segfault) is replaced: the job that was running fails, the other
+        participants' jobs go on."""
+        import cloudpickle
+
+        pool = self.pool
+        try:
+            return await self.loop.run_in_executor(pool, self.uncloudpickle_and_run,
+                                                   cloudpickle.dumps(job), rerun)
+        except concurrent.futures.process.BrokenProcessPool:
+            if self.pool is pool:
+                log.warning("a worker process died while running %s (killed, e.g. out of "
+                            "memory); starting a new pool", job.name)
+                self.pool = self._spawn_pool()
+            raise
 
     async def run(self, job, rerun: bool = False):
         """Run a job on the pool once its memory estimate fits in ``--mem`` beside the
-        jobs already running (a job larger than the whole budget runs alone)."""
-        if not self.mem_gb:
-            return await super().run(job, rerun=rerun)
+        jobs already running (a job larger than the whole budget runs alone).
+
+        A process killed mid-job (the OOM killer, a segfault) breaks the whole pool and
+        every job running or queued in it; each of those runs once more *on its own*, so
+        that only the job that kills its process again fails and the other participants'
+        jobs go on."""
+        need = self._memory_need(job) if self.mem_gb else 0.0
+        try:
+            return await self._admitted(job, rerun, need, solo=False)
+        except concurrent.futures.process.BrokenProcessPool:
+            log.warning("%s was in the pool when a worker process died; running it again "
+                        "on its own", job.name)
+            with contextlib.suppress(OSError):   # its process is gone: the lock is stale
+                Path(job.lockfile).unlink()
+            return await self._admitted(job, rerun, need, solo=True)
+
+    def _memory_need(self, job) -> float:
         from srprep.tasks.compose import job_memory_gb
 
         try:
             need = job_memory_gb(job.task)
         except Exception as exc:   # an estimate must never fail the job
             log.debug("%s: no memory estimate (%s)", job.name, exc)
-            need = 0.0
+            return 0.0
         if need > self.mem_gb:
             log.warning("%s needs about %.1f GB, more than --mem %.1f GB: it runs alone",
                         job.name, need, self.mem_gb)
-        if self._mem_cond is None:
-            self._mem_cond = asyncio.Condition()
-        async with self._mem_cond:
-            if self.mem_in_use and self.mem_in_use + need > self.mem_gb:
+        return need
+
+    def _admits(self, need: float, solo: bool) -> bool:
+        if solo:
+            return not self._running and not self._solo
+        if self._solo or self._solo_waiting:
+            return False
+        return (not self.mem_gb or not self.mem_in_use
+                or self.mem_in_use + need <= self.mem_gb)
+
+    async def _admitted(self, job, rerun: bool, need: float, solo: bool):
+        if self._cond is None:
+            self._cond = asyncio.Condition()
+        async with self._cond:
+            if not self._admits(need, solo) and self.mem_gb and not solo:
                 log.info("%s waits for memory: needs %.1f GB, %.1f of %.1f GB in use",
                          job.name, need, self.mem_in_use, self.mem_gb)
-            await self._mem_cond.wait_for(
-                lambda: not self.mem_in_use or self.mem_in_use + need <= self.mem_gb)
+            self._solo_waiting += solo
+            await self._cond.wait_for(lambda: self._admits(need, solo))
+            self._solo_waiting -= solo
+            self._solo = solo
+            self._running += 1
             self.mem_in_use += need
             self.mem_peak = max(self.mem_peak, self.mem_in_use)
         try:
-            return await super().run(job, rerun=rerun)
+            return await self._run_on_pool(job, rerun)
         finally:
-            async with self._mem_cond:
+            async with self._cond:
+                self._running -= 1
                 self.mem_in_use -= need
-                self._mem_cond.notify_all()
+                if solo:
+                    self._solo = False
+                self._cond.notify_all()
 
     def _spawn_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         return concurrent.futures.ProcessPoolExecutor(

@@ -215,3 +215,27 @@ def test_the_app_runs_participants_in_one_pool_with_the_debug_run_s_outputs(demo
         assert f"sub-{label}/ses-1/anat/sub-{label}_ses-1_res-4mm_desc-cubic_T2w" in log
         assert f"sub-{other}" not in log
     assert len(pids) <= 2                   # 16 jobs of 2 participants, one 2-process pool
+
+
+@python.define
+def Crash(x: int) -> int:
+    """Kills its worker process (as the kernel's OOM killer would)."""
+    import signal
+
+    if x == 13:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def test_a_killed_worker_process_fails_its_unit_only(tmp_path):
+    """One spawned process killed (out of memory) must not break the pool for the other
+    participants: the pool is replaced and only the unit whose job died fails."""
+    record = tmp_path / "record"
+    record.mkdir()
+    units = {"sub_01__crash": (Crash(x=13), tmp_path / "sub-01" / "crash")}
+    units.update({f"sub_0{i}__chain": (Chain(x=i, record_dir=str(record), seconds=0.5),
+                                       tmp_path / f"sub-0{i}" / "chain") for i in (2, 3, 4)})
+    outcomes = engine.run_graph(units, tmp_path / "run", worker="cf", n_procs=2)
+    assert not outcomes["sub_01__crash"].ok
+    assert "terminated abruptly" in outcomes["sub_01__crash"].error
+    assert [outcomes[f"sub_0{i}__chain"].outputs.out for i in (2, 3, 4)] == [200, 300, 400]

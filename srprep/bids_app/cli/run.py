@@ -414,7 +414,12 @@ def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
                 label = unit.participant
                 bar.update(1)
                 with _current_participant(label):
-                    finish_method(settings, unit, outcome, statuses[label])
+                    try:
+                        finish_method(settings, unit, outcome, statuses[label])
+                    except Exception as exc:   # e.g. a full disk while exporting
+                        log.exception("sub-%s: %s: export failed", label, unit.method)
+                        statuses[label]["errors"].append(f"{unit.method}: export failed: "
+                                                         f"{type(exc).__name__}: {exc}")
                     pending[label] -= 1
                     if pending[label]:
                         return None
@@ -430,6 +435,10 @@ def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
                 on_done=finished, mem_gb=settings.mem_gb,
                 log_routes={str(root): str(logs / f"sub-{units[name].participant}.log")
                             for name, root in roots.items()})
+    for label, status in statuses.items():      # never left without a status
+        if label not in results:
+            status["errors"].append("the run ended before this participant finished")
+            results[label] = finish_participant(settings, label, status)
     return [results[label] for label in participants if label in results]
 
 
