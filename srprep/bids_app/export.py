@@ -28,6 +28,8 @@ figures
 logs
 *_dwi.bval
 *_dwi.bvec
+*_xfm.txt
+*_xfm.json
 """
 
 

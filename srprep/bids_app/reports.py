@@ -145,6 +145,9 @@ def participant_report(output_dir: Path, participant: str, status: dict) -> Path
                              "time (s)": method.get("seconds")}))
         for item in method.get("outputs", []):
             out_rel = item["output"]
+            if not out_rel.endswith((".nii", ".nii.gz")):   # e.g. a transform: named only
+                parts.append(f"<h3 class='mono'>{html.escape(out_rel)}</h3>")
+                continue
             png = fig_dir / (Path(out_rel).name.split(".")[0] + ".png")
             try:
                 try:   # anatomical outputs: input, cubic and output on the same slices

@@ -35,6 +35,9 @@ _SETTINGS = {
     ("rigid", True): ("Rigid", (200, 100, 50), (4, 2, 1), (2, 1, 0)),
     ("affine", False): ("Affine", (1000, 500, 250, 100), (8, 4, 2, 1), (3, 2, 1, 0)),
     ("affine", True): ("Affine", (200, 100, 50), (4, 2, 1), (2, 1, 0)),
+    # rigid + one isotropic scale (7 dof; UniRes' atlas alignment, as its reference)
+    ("similarity", False): ("Similarity", (1000, 500, 250, 100), (8, 4, 2, 1), (3, 2, 1, 0)),
+    ("similarity", True): ("Similarity", (200, 100, 50), (4, 2, 1), (2, 1, 0)),
 }
 
 
@@ -79,7 +82,8 @@ def register(
     """Register ``moving`` to ``fixed`` (3-D arrays with their affines).
 
     Args:
-        transform: ``rigid`` (6 dof) or ``affine`` (12 dof).
+        transform: ``rigid`` (6 dof), ``similarity`` (7: rigid + isotropic scale) or
+            ``affine`` (12 dof).
         fast: coarser pyramid and fewer iterations (see :data:`_SETTINGS`).
         seed: seed of ANTs' random metric sampling, for reproducible results (None:
             :data:`DEFAULT_SEED`; ``srprep --random-seed`` passes its own).
@@ -95,7 +99,8 @@ def register(
 
     key = (transform.lower(), bool(fast))
     if key not in _SETTINGS:
-        raise ValueError(f"transform must be 'rigid' or 'affine', got {transform!r}")
+        raise ValueError("transform must be 'rigid', 'similarity' or 'affine', got "
+                         f"{transform!r}")
     if moving.ndim != 3 or fixed.ndim != 3:
         raise InputError("registration needs 3-D images")
     kind, iters, shrink, smooth = _SETTINGS[key]

@@ -42,6 +42,7 @@ _HF_BABYAI = "https://huggingface.co/almalennartsson/baby-ai/resolve/main"
 _GH_EASYSR = "https://github.com/hwonheo/easysr/raw/main/ckpt/ckpt_final"
 _HF_EASYSR = "https://huggingface.co/hwonheo/easysr_templates/resolve/main"
 _HF_AID = "https://huggingface.co/Guanxiong/MRI-Image-Priors/resolve/main/AID"
+_TEMPLATEFLOW = "https://templateflow.s3.amazonaws.com"
 
 REGISTRY: dict[str, WeightsFile] = {w.name: w for w in (
     WeightsFile("babyai", "babyai", "pretrained_weights.pth", f"{_HF_BABYAI}/pretrained_weights.pth",
@@ -91,6 +92,11 @@ REGISTRY: dict[str, WeightsFile] = {w.name: w for w in (
     WeightsFile("aid-abide", "aid", "abide.pt", f"{_HF_AID}/abide.pt",
                 "AID causal U-Net, ABIDE T1 slices (108 MB)",
                 structure="srprep.models.aid:expected_shapes_abide"),
+    WeightsFile("mni152-head", "templates", "tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz",
+                f"{_TEMPLATEFLOW}/tpl-MNI152NLin2009cAsym/"
+                "tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz",
+                "MNI152NLin2009cAsym T1w template, whole head, 1 mm (TemplateFlow): UniRes "
+                "--common-output aligns whole-head scans to it (nilearn ships the brain only)"),
 )}
 
 

@@ -93,7 +93,11 @@ def test_lookup_order(tmp_path, monkeypatch):
 def test_official_registry_urls():
     assert weights.REGISTRY["pccnn"].url == "https://zenodo.org/record/10210758/files/pccnn_weights.pt"
     assert weights.REGISTRY["babyai"].url.endswith("almalennartsson/baby-ai/resolve/main/pretrained_weights.pth")
-    assert {w.method for w in weights.REGISTRY.values()} == {"babyai", "easysr", "pccnn", "aid"}
+    assert {w.method for w in weights.REGISTRY.values()} == {"babyai", "easysr", "pccnn", "aid",
+                                                             "templates"}
+    assert weights.REGISTRY["mni152-head"].url == (
+        "https://templateflow.s3.amazonaws.com/tpl-MNI152NLin2009cAsym/"
+        "tpl-MNI152NLin2009cAsym_res-01_T1w.nii.gz")
 
 
 def test_cli_list_and_unknown(capsys):

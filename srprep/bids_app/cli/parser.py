@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("--common-output", action="store_true",
                     help="MNI-aligned (rigid) grid with dims 2^k or 3*2^k (<= 256): every "
                          "participant gets the same CNN-friendly affine and shape")
+    ur.add_argument("--atlas-rigid", "--atlas_rigid", action="store_true",
+                    help="with --common-output: align rigidly (6 parameters) instead of the "
+                         "default 7-parameter similarity (rigid + isotropic scale, as UniRes' "
+                         "reference), which resizes every head to the template's size")
     ur.add_argument("--output-grid", choices=["auto", "mean"], default="auto",
                     help="auto (default): reconstruct on the lattice of the first input that "
                          "already has the output voxel size (usually the T1w), so it is not "

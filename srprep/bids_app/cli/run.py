@@ -222,8 +222,12 @@ def _unires_options(opts) -> dict:
             raise UsageError("--coregistration-tolerance must be >= 0, got "
                              f"{opts.coregistration_tolerance}")
         out["coregistration_tolerance"] = opts.coregistration_tolerance
+    if opts.atlas_rigid and not opts.common_output:
+        raise UsageError("--atlas-rigid goes with --common-output")
     if opts.crop or opts.common_output:
         out.update(crop=opts.crop, fov=opts.fov)
+    if opts.common_output:
+        out["atlas_rigid"] = opts.atlas_rigid
     if opts.res_origin:
         out["res_origin"] = True
     if labels:

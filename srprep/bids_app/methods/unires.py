@@ -181,16 +181,21 @@ def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
     reference = job.sources[0]
     opts = options(settings)
     derivatives = []
+    atlas = summary.get("atlas")
     for c, (name, out_file) in enumerate(zip(job.params["names"], outputs["out_files"])):
         repeats = [s for s, ch in zip(job.sources, job.params["channels"]) if ch == c]
-        # on another input's lattice (the T1w's, grid "auto"): say so with space-<suffix>
-        space, on = grid_space(out_file, repeats, [s for s in job.sources if s not in repeats])
+        if atlas:    # --common-output: the template's space, the transform exported
+            space, reference_uri = atlas["template"], atlas["template"]
+        else:        # on another input's lattice (the T1w's, grid "auto"): space-<suffix>
+            space, on = grid_space(out_file, repeats,
+                                   [s for s in job.sources if s not in repeats])
+            reference_uri = (on or reference).uri
         bids = _common_name(repeats).with_entities(space=space, res=res, desc="unires")
         sidecar = {
             "Description": "UniRes multi-contrast super-resolution (MTV prior, slice-profile "
                            "forward model) of the session's anatomical images.",
             "Sources": [s.uri for s in repeats],
-            "SpatialReference": (on or reference).uri,
+            "SpatialReference": reference_uri,
             "Resolution": {res: f"{' x '.join(f'{v:g}' for v in vs)} mm voxels"},
             "SkullStripped": False,
             "srprep": {
@@ -201,6 +206,8 @@ def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
             },
         }
         derivatives.append(Derivative(bids, "anat", out_file, sidecar, repeats))
+    if atlas:
+        derivatives.append(_atlas_transform(reference, atlas))
     label_outs = outputs.get("label_out_files") or []
     for f, host, out_file in zip(job.params.get("label_files", []),
                                  job.params.get("label_hosts", []), label_outs):
@@ -208,6 +215,29 @@ def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
                                              {res: f"{' x '.join(f'{v:g}' for v in vs)} mm "
                                                    "voxels"}, settings))
     return derivatives
+
+
+def _atlas_transform(reference: SourceImage, atlas: dict) -> Derivative:
+    """``--common-output``'s alignment as fMRIPrep names transforms:
+    ``sub-<l>[_ses-<l>]_from-<suffix>_to-<template>_mode-image_xfm.txt`` (ITK text; as
+    ITK resamples, it maps template points to points of the source image)."""
+    first = BIDSName.parse(reference.path.name)
+    keep = {k: v for k, v in first.entities.items() if k in ("sub", "ses")}
+    name = BIDSName(keep, "xfm", ".txt").with_entities(
+        **{"from": first.suffix, "to": atlas["template"], "mode": "image"})
+    kind = "7-parameter similarity (rigid + isotropic scale)" \
+        if atlas["transform"] == "similarity" else "rigid (6 parameters)"
+    sidecar = {
+        "Description": f"Alignment of {first.suffix} to {atlas['template']} used by UniRes "
+                       f"--common-output: {kind}, ITK/ANTs text format, template (fixed) "
+                       "point -> image (moving) point in LPS millimetres.",
+        "Sources": [reference.uri],
+        "FromSpace": first.suffix, "ToSpace": atlas["template"],
+        "Type": atlas["transform"], "IsotropicScale": atlas["scale"],
+        "WholeHeadTemplate": atlas["whole_head"],
+        "srprep": {"Method": "unires", "MatrixRAS": atlas["matrix"]},
+    }
+    return Derivative(name, "anat", Path(atlas["file"]), sidecar, [reference])
 
 
 def _label_derivative(label_file: Path, host: SourceImage, out_file, resolution: dict,

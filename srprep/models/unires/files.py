@@ -90,22 +90,48 @@ def atlas_grid(voxel_size, fov: str = "brain", cap: int | None = 256
     return cnn_friendly_grid(grid, shape, cap)
 
 
-def align_to_atlas(data: np.ndarray, affine: np.ndarray, seed: int | None = None) -> np.ndarray:
-    """Rigid matrix (atlas point -> image point) aligning an image to the MNI template.
+#: TemplateFlow identifiers of the two templates (``space-`` of --common-output outputs)
+BRAIN_TEMPLATE = "MNI152NLin2009aSym"      # nilearn's mni_icbm152_t1_tal_nlin_sym_09a
+HEAD_TEMPLATE = "MNI152NLin2009cAsym"      # weights registry "mni152-head" (TemplateFlow)
 
-    The template is used at 2 mm: ample for 6 rigid parameters, and ~8x less work
-    than the 1 mm original at the finest pyramid level.
+
+def registration_template() -> tuple[np.ndarray, np.ndarray, str, bool]:
+    """The template ``common_output`` aligns to: (data, affine, TemplateFlow id,
+    whole head?).  The whole-head MNI152NLin2009cAsym T1w when it is in the weights
+    cache (``srprep-weights fetch mni152-head``): a head with scalp and neck registers
+    to a head; otherwise nilearn's brain-only template (the caller warns)."""
+    import nibabel as nib
+
+    from srprep.models.weights import local_path
+
+    head = local_path("mni152-head")
+    if head.is_file():
+        img = nib.load(head)
+        return np.asarray(img.dataobj, dtype=np.float32), img.affine, HEAD_TEMPLATE, True
+    data, affine = atlas_image()
+    return data, affine, BRAIN_TEMPLATE, False
+
+
+def align_to_atlas(data: np.ndarray, affine: np.ndarray, seed: int | None = None, *,
+                   rigid: bool = False, template=None) -> np.ndarray:
+    """Matrix (template point -> image point, RAS) aligning an image to the template.
+
+    Default: a 7-parameter similarity (rigid + one isotropic scale), as UniRes' reference
+    aligns to its atlas; ``rigid``: 6 parameters (``--atlas-rigid``).  ``template``:
+    (data, affine) to align to (default :func:`registration_template`).  The template
+    is used at 2 mm: ample for 6-7 parameters, ~8x less work than 1 mm.
     """
     from srprep.core.register import register
     from srprep.core.resample import grid_for_voxel_size, resample
     import tempfile
 
-    atlas, atlas_affine = atlas_image()
+    atlas, atlas_affine = template if template is not None else registration_template()[:2]
     grid, shape = grid_for_voxel_size(atlas_affine, atlas.shape, 2.0)
     atlas = resample(atlas, atlas_affine, grid, shape, order=1)
     with tempfile.TemporaryDirectory() as tmp:
         reg = register(data, affine, atlas, grid, Path(tmp) / "atlas.mat",
-                       transform="rigid", fast=True, init="centre-of-mass", seed=seed)
+                       transform="rigid" if rigid else "similarity", fast=True,
+                       init="centre-of-mass", seed=seed)
     return reg.matrix
 
 
@@ -115,7 +141,7 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
                  label_files: list | None = None, label_hosts: list[int] | None = None,
                  label_out_files: list | None = None,
                  coregistration_tolerance: float = 0.25, seed: int | None = None,
-                 **settings) -> dict:
+                 atlas_rigid: bool = False, **settings) -> dict:
     """Reconstruct NIfTI inputs; write one output per channel (and per label map).
 
     Args:
@@ -167,10 +193,21 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
         affines = [np.linalg.solve(t, a) for t, a in zip(transforms, affines)]
     grid = None
     voxel_size = opts.voxel_size if opts.voxel_size else 1.0
+    atlas = None
     if common_output:
-        to_atlas = align_to_atlas(np.asarray(sources[0].dataobj), affines[0], seed=seed)
+        data, t_affine, template, whole_head = registration_template()
+        to_atlas = align_to_atlas(np.asarray(sources[0].dataobj), affines[0], seed=seed,
+                                  rigid=atlas_rigid, template=(data, t_affine))
         affines = [np.linalg.solve(to_atlas, a) for a in affines]
         grid = atlas_grid(voxel_size, fov, cap=256)
+        xfm = Path(os.fspath(out_files[0])).with_name("atlas_xfm.txt")
+        from srprep.core.register import write_ras_matrix
+
+        write_ras_matrix(to_atlas, xfm)          # ITK text: template point -> image point
+        atlas = {"template": template, "whole_head": whole_head,
+                 "transform": "rigid" if atlas_rigid else "similarity",
+                 "scale": round(float(np.cbrt(abs(np.linalg.det(to_atlas[:3, :3])))), 4),
+                 "matrix": to_atlas.tolist(), "file": str(xfm)}
     elif crop:
         grid = atlas_grid(voxel_size, fov, cap=None)
     if grid_like is not None:
@@ -194,6 +231,13 @@ def unires_files(in_files: list, channels: list[int], out_files: list,
                               result.shape)
         save_like(out, result.affine, os.fspath(path), lab)
     summary = result.summary()
+    if atlas is not None:
+        summary["atlas"] = atlas
+        if not atlas["whole_head"]:
+            summary.setdefault("warnings", []).append(
+                f"--common-output aligned to {BRAIN_TEMPLATE}, a brain-only template: a "
+                "scan with scalp and neck aligns better to the whole-head template "
+                "(srprep-weights fetch mni152-head)")
     summary.update(grid_shape=list(result.shape),
                    grid_voxel_size=[round(float(v), 4) for v in
                                     np.sqrt((result.affine[:3, :3] ** 2).sum(0))],
