@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="srprep-gpucheck-") as tmp:
         tmp = Path(tmp)
         session = demo(tmp / "demo")
-        print(f"| method | device | seconds | peak GPU memory (GB) | rel. RMS vs CPU | "
-              f"matches |")
+        print("| method | device | seconds | peak GPU memory (GB) | rel. RMS vs CPU | "
+              "matches |")
         print("|---|---|---|---|---|---|")
         for name in opts.methods:
             args = (session, opts.device, tmp) + (() if name == "unires"

@@ -69,8 +69,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--seconds", type=float, default=0.5)
     opts = p.parse_args()
-    print(f"| GPUs | worker processes | GPU steps | most at once | mean busy | per-device "
-          f"share | median wait (s) | GPU span (s) | ideal (s) |")
+    print("| GPUs | worker processes | GPU steps | most at once | mean busy | per-device "
+          "share | median wait (s) | GPU span (s) | ideal (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for n in opts.devices:
         r = simulate(n, opts.procs, opts.steps, opts.seconds)

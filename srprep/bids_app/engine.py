@@ -176,8 +176,9 @@ def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str
     unit wrappers live in ``run_root``.  ``on_done(name, outcome)`` is called, in a
     background thread of this process, as each unit finishes -- export while the rest
     runs; it may return ``(function, args)``, a follow-up (a report) that then runs on
-    the worker's process pool.  A failing unit does not stop the others.  ``log_routes`` (cache-root prefix ->
-    log file) lets the spawned workers write each job's log lines to its own log.
+    the worker's process pool.  A failing unit does not stop the others.
+    ``log_routes`` (cache-root prefix -> log file) lets the spawned workers write each
+    job's log lines to its own log.
     Returns every unit's :class:`Outcome` (a unit that never finished: failed, with the
     reason)."""
     for _, root in units.values():

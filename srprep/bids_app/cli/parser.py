@@ -242,9 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--omp-nthreads", type=_positive_int, default=None,
                       help="threads per process (default: min(8, nprocs))")
     perf.add_argument("--mem", "--mem-mb", "--mem_mb", type=_to_gb, default=0.0,
-                      metavar="AMOUNT", help="memory the default worker may commit at once, e.g. 16G "
-                           "or 16000 (MB): a job starts only while the estimates of the "
-                           "running jobs and its own fit")
+                      metavar="AMOUNT",
+                      help="memory the default worker may commit at once, e.g. 16G or 16000 "
+                           "(MB): a job starts only while the estimates of the running jobs "
+                           "and its own fit")
     perf.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                       help="device for model inference (auto: CUDA when available)")
     perf.add_argument("--gpus", type=_positive_int, default=None, metavar="N",
