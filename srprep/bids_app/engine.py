@@ -225,17 +225,6 @@ def run_graph(units: dict[str, tuple[Any, Path]], run_root: Path, *, worker: str
     return outcomes
 
 
-def _unit_error(exc: BaseException) -> str:
-    """One line for a unit that failed without a crash file (its process died): the
-    last line of the job's error in Pydra's summary, not Pydra's pointer to the cache."""
-    text = str(exc).split("\n\nSee output directory")[0]
-    line = _last_line(text)
-    if "BrokenProcessPool" in line:
-        return ("a worker process died (killed, e.g. out of memory, or crashed); "
-                f"{line.split(':', 1)[-1].strip()}")
-    return line
-
-
 def _guarded(callback, name, outcome):
     try:
         return callback(name, outcome)
@@ -332,7 +321,7 @@ def _routing_submitter():
             except Exception as exc:
                 failures = collect_failures(root)
                 outcome = Outcome(False, failures=failures, error=(
-                    failures[0].one_line() if failures else _unit_error(exc)))
+                    failures[0].one_line() if failures else _last_line(exc)))
                 raise
             else:
                 outcome = Outcome(True, outputs=wf_job.task.Outputs._from_job(wf_job))
@@ -391,9 +380,16 @@ def write_graph(task, folder: Path, name: str) -> list[Path]:
 
 
 def _last_line(exc: BaseException | str) -> str:
+    """The line that says what went wrong: the last of the error text, leaving out
+    Pydra's pointer to its cache folder; a killed worker process is named as such."""
     text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "unknown error"
+    lines = [ln.strip() for ln in str(text).strip().splitlines()
+             if ln.strip() and not ln.strip().startswith("See output directory")]
+    line = lines[-1] if lines else "unknown error"
+    if "BrokenProcessPool" in line:
+        return ("a worker process died (killed, e.g. out of memory, or crashed); "
+                f"{line.split(':', 1)[-1].strip()}")
+    return line
 
 
 def collect_failures(cache_root: Path) -> list[TaskFailure]:
