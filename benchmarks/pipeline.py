@@ -148,7 +148,6 @@ def throughput(args) -> None:
     import nibabel as nib
 
     from srprep.bids_app.cli.run import main
-
     from srprep.bids_app.demo import build_demo
 
     root = Path(tempfile.mkdtemp(prefix="srprep-bench-"))

@@ -61,6 +61,11 @@ class Settings:
         return self.version_dir / f"sub-{participant}"
 
     @property
+    def worker_processes(self) -> int:
+        """Jobs the default worker runs at once: ``--nprocs`` / ``--omp-nthreads``."""
+        return max(1, self.nprocs // self.omp_nthreads)
+
+    @property
     def seed(self) -> int | None:
         """``--random-seed`` for the stochastic steps (None: each step's fixed default)."""
         return None if self.random_seed < 0 else self.random_seed

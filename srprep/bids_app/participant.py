@@ -158,7 +158,7 @@ def run_method(settings: Settings, participant: str, method: str, sources, statu
         return unit is None
     log.info("sub-%s: running %s on %d job(s)", participant, method, len(unit.jobs))
     outcome = engine.run(unit.task, unit_cache_root(settings, unit), worker=settings.worker,
-                         n_procs=max(1, settings.nprocs // settings.omp_nthreads),
+                         n_procs=settings.worker_processes,
                          sbatch_args=settings.sbatch_args,
                          per_node_args=settings.per_node_sbatch_args,
                          mem_gb=settings.mem_gb)

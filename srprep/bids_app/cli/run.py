@@ -368,8 +368,6 @@ def _run_one_by_one(settings, layout, participants, command: str) -> list[dict]:
 
 
 def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
-    import contextlib
-
     from tqdm import tqdm
 
     from .. import engine
@@ -405,7 +403,7 @@ def _run_as_graph(settings, layout, participants, command: str) -> list[dict]:
             if not planned:
                 results[label] = finish_participant(settings, label, status)
         if units:
-            n_procs = max(1, settings.nprocs // settings.omp_nthreads)
+            n_procs = settings.worker_processes
             log.info("running %d job(s) of %d participant(s) as one graph, %d at a time",
                      len(units), len(pending), n_procs)
             bar = stack.enter_context(tqdm(total=len(units), desc="participant x method",
