@@ -40,3 +40,34 @@ def blob_volume(shape=(32, 36, 30), seed=0) -> np.ndarray:
     centre = (np.array(shape) - 1)[:, None, None, None] / 2
     radius = np.sqrt((((grid - centre) / (np.array(shape)[:, None, None, None] * 0.4)) ** 2).sum(0))
     return (100 + 900 * vol) * (radius < 1.0)
+
+
+#: real scans committed with their source and license (tests/data/real/README.md)
+REAL = Path(__file__).resolve().parent / "data" / "real"
+
+
+def real_pair(resolution: float = 1.76, thickness: float = 5.28, axis: int = 1):
+    """The real T1w/PD pair of ``tests/data/real`` as an evaluation case.
+
+    Returns ``(truth, truth_affine), {"T1w": ..., "PDw": ..., "PDw2x": ...}``: the truth is
+    the 0.88 mm T1w box-averaged to ``resolution`` (a real image with its real noise); the
+    T1w input is that truth acquired again as thick slices (box profile, ``thickness``
+    along voxel ``axis``) stored as uint8, as a clinical scanner exports it; ``PDw`` is the
+    real oblique 2.4 mm stack as shipped, ``PDw2x`` the same averaged 2x in-plane.
+    """
+    from srprep.core.synth import thick_slices
+
+    t1 = nib.load(REAL / "chris_t1.nii.gz")
+    truth, affine = np.asarray(t1.dataobj, np.float32), t1.affine
+    for ax in range(3):
+        truth, affine = thick_slices(truth, affine, axis=ax, thickness=resolution)
+    thick, thick_affine = thick_slices(truth, affine, axis=axis, thickness=thickness)
+    thick = np.clip(np.rint(thick), 0, 255).astype(np.uint8)
+    pd = nib.load(REAL / "chris_PD.nii.gz")
+    pd_data, pd_affine = np.asarray(pd.dataobj, np.float32), pd.affine
+    coarse, coarse_affine = pd_data, pd_affine
+    for ax in (0, 1):
+        h = float(np.sqrt((pd_affine[:3, ax] ** 2).sum()))
+        coarse, coarse_affine = thick_slices(coarse, coarse_affine, axis=ax, thickness=2 * h)
+    return (truth, affine), {"T1w": (thick, thick_affine), "PDw": (pd_data, pd_affine),
+                             "PDw2x": (coarse, coarse_affine)}
