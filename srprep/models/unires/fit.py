@@ -135,6 +135,48 @@ def output_grid(affines, shapes, voxel_size, rule: str = "auto"
     return affine, shape, mode, "mean space"
 
 
+#: relative voxel-size difference under which an output grid "nearly coincides" in
+#: resolution with an input (see :func:`solve_lattice`)
+NEAR_SAME_SIZE = 0.15
+
+
+def solve_lattice(affines, shapes, target_affine, target_shape
+                  ) -> tuple[np.ndarray, tuple, int] | None:
+    """The lattice to solve on when the output grid nearly coincides in resolution with an
+    input but not in phase: ``(affine, shape, input index)``, else ``None``.
+
+    Why: sampled at the same spacing with a different phase, an input's voxel sees the
+    output's highest frequencies only through the average of neighbouring output voxels,
+    which cancels the alternating (Nyquist) pattern exactly for any symmetric profile.
+    That band is unobservable, the fit amplifies the input's noise into it, and the output
+    shows a checkerboard, or a moire of stripes when the spacings differ by a few percent
+    (``--common-output`` at the inputs' voxel size, whose similarity to the template
+    rescales them).  Solving on that input's own lattice (extended over the output's field
+    of view) and reslicing the result once (cubic B-spline) gives the output without it.
+    """
+    target_affine = np.asarray(target_affine, float)
+    target_size = np.sort(_voxel_sizes(target_affine))
+    corners = np.array([[i, j, k, 1.0] for i in (0, target_shape[0] - 1)
+                        for j in (0, target_shape[1] - 1) for k in (0, target_shape[2] - 1)]).T
+    near = [i for i, a in enumerate(affines)
+            if np.all(np.abs(target_size / np.sort(_voxel_sizes(a)) - 1) <= NEAR_SAME_SIZE)]
+    for index in near:
+        to_input = np.linalg.solve(np.asarray(affines[index], float), target_affine)
+        if (np.allclose(to_input[:3, :3], np.round(to_input[:3, :3]), atol=1e-3)
+                and np.allclose(to_input[:3, 3], np.round(to_input[:3, 3]), atol=0.05)):
+            return None                    # already on that input's lattice
+    if not near:
+        return None
+    index = near[0]
+    affine = np.asarray(affines[index], float)
+    ijk = (np.linalg.solve(affine, target_affine) @ corners)[:3]
+    lo = np.floor(ijk.min(axis=1)) - 1
+    hi = np.ceil(ijk.max(axis=1)) + 1
+    shift = np.eye(4)
+    shift[:3, 3] = lo
+    return affine @ shift, tuple(int(n) for n in hi - lo + 1), index
+
+
 def choose_grid(images: list[InputImage], voxel_size, rule: str = "auto"
                 ) -> tuple[np.ndarray, tuple, str]:
     """Output grid and mode of a set of images (see :func:`output_grid`)."""
@@ -222,6 +264,16 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
     if s.linear:
         result.seconds = time.perf_counter() - start
         return _finish(result, images, n_channels)
+    lattice = None if s.grid == "mean" and grid is None else solve_lattice(
+        [im.affine for im in images], [im.data.shape for im in images], y_affine, y_shape)
+    if lattice is not None:
+        target = (y_affine, y_shape)
+        y_affine, y_shape, index = lattice
+        y0 = initial_images(images, n_channels, y_affine, y_shape)
+        result.notes.append(
+            f"the output grid nearly matches input {index}'s voxel size but not its lattice: "
+            f"solved on input {index}'s lattice and resliced once (cubic) onto the output "
+            "grid, which avoids a checkerboard the data cannot constrain")
     noise = [estimate_noise(im.data, ct=s.ct) for im in images]
     result.noise = noise
     for i, est in enumerate(noise):
@@ -260,6 +312,9 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
     history = admm.run(progress)
     result.lam = [float(v) for v in admm.lam]
     result.images = admm.y.cpu().numpy()
+    if lattice is not None:
+        result.images = np.stack([resample(c, y_affine, target[0], target[1], order=3,
+                                           mode="constant") for c in result.images])
     result.history, result.iterations = history, history.iterations
     result.rigid = [o.projection.rigid.copy() for o in observations]
     result.interleave = [float(o.projection.log_scale) for o in observations]
