@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from srprep.core.metrics import psnr, ssim, stripe_power
-from srprep.core.noise import estimate_noise
 from srprep.core.resample import resample
 from tests.helpers import real_pair
 
