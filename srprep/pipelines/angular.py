@@ -15,7 +15,8 @@ def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: st
                     method: str = "pccnn", factor: int = 2, target_bval: File | None = None,
                     target_bvec: File | None = None, weights: File | None = None,
                     variant: str | None = "PCCNN", context_mode: str = "shell", batch_size: int = 4,
-                    seed: int = 0) -> tuple[NiftiImage, File, File, dict, dict]:
+                    seed: int = 0, max_context: int = -1
+                    ) -> tuple[NiftiImage, File, File, dict, dict]:
     """dMRI series -> the same series resampled in q-space onto a target scheme.
 
     Parameters
@@ -47,6 +48,9 @@ def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: st
         Tiles per forward pass.
     seed : int
         Seed of the uniform target directions (``factor``).
+    max_context : int
+        Largest context per forward pass; larger shells are split into averaged subsets
+        (0: whole shells; -1: the model's training range).
 
     Returns
     -------
@@ -70,7 +74,8 @@ def AngularWorkflow(in_file: NiftiImage, bval: File, bvec: File, source_name: st
         pred = workflow.add(PCCNNPredict(in_file=in_file, bval=bval, bvec=bvec,
                                          target_bval=scheme.bval, target_bvec=scheme.bvec,
                                          mask=mask.mask, weights=weights, variant=variant,
-                                         context_mode=context_mode, batch_size=batch_size),
+                                         context_mode=context_mode, batch_size=batch_size,
+                                         max_context=max_context),
                             name="infer")
     elif method == "sh":
         pred = workflow.add(SHPredict(in_file=in_file, bval=bval, bvec=bvec,

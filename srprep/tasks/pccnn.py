@@ -13,7 +13,8 @@ from ._types import File, NiftiImage
 @define_python(outputs=["out_file", "info"])
 def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
                  target_bvec: File, mask: NiftiImage, weights: File, variant: str | None = "PCCNN",
-                 context_mode: str = "shell", batch_size: int = 4) -> tuple[NiftiImage, dict]:
+                 context_mode: str = "shell", batch_size: int = 4,
+                 max_context: int = -1) -> tuple[NiftiImage, dict]:
     """PCCNN prediction of a target scheme from a dMRI series (device from SRPREP_DEVICE).
 
     Args:
@@ -24,6 +25,9 @@ def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
         context_mode: ``shell`` (per-shell context, as trained), ``all`` (all shells
             at once) or ``reference`` (the reference's whole protocol).
         batch_size: tiles per forward pass.
+        max_context: split larger shells into averaged subsets of at most this many
+            context volumes; 0: whole shells; -1: the model's training range (see
+            :func:`srprep.models.pccnn.inference.predict_files`).
 
     Returns:
         out_file: float32 series of the target scheme; info: xmax values, tiles, chunks.
@@ -37,7 +41,7 @@ def PCCNNPredict(in_file: NiftiImage, bval: File, bvec: File, target_bval: File,
     with gpu_slot(device) as device:   # a free GPU of the node, or cpu
         info = predict_files(in_file, bval, bvec, target_bval, target_bvec, mask, weights, out,
                              variant=variant, batch_size=batch_size, device=device,
-                             context_mode=context_mode)
+                             context_mode=context_mode, max_context=max_context)
     return out, info
 
 

@@ -100,6 +100,10 @@ def test_pccnn_and_sh_in_the_bids_app(trained, tmp_path, capsys):
     assert scores["pccnn"] < scores["sh"] < 0.6, scores
     side = json.loads((dwi / f"sub-{label}_desc-pccnn_dwi.json").read_text())
     assert side["srprep"]["Prediction"]["context_mode"] == "shell"
+    # --pccnn-max-context by default: the model's trained range (--q-in 6 12); the 8
+    # acquired directions per shell fit in one pass
+    assert side["srprep"]["Prediction"]["max_context"] == 12
+    assert all(sizes == [8] for sizes in side["srprep"]["Prediction"]["context_subsets"])
     assert set(shell_labels(full_b[targets])) == {0, 1000, 2000, 3500}
     if find_validator():
         assert validate_dataset(deriv).ok

@@ -48,6 +48,16 @@ def _to_gb(value: str) -> float:
     return number * {"K": 1e-6, "M": 1e-3, "G": 1.0, "T": 1e3}[unit]
 
 
+def _non_negative_int(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    return n
+
+
 def _positive_int(value: str) -> int:
     try:
         n = int(value)
@@ -228,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--pccnn-context", choices=["shell", "all"], default="shell",
                     help="context per target shell (default; as trained) or all shells at "
                          "once (the reference)")
+    dl.add_argument("--pccnn-max-context", type=_non_negative_int, default=None, metavar="N",
+                    help="with --pccnn-context shell, split a shell of more than N acquired "
+                         "directions into well-spread subsets of at most N, predict from each "
+                         "and average (the network sums its context); 0: whole shells. "
+                         "Default: the top of the model's training range (q_in_max of a "
+                         "srprep-train model, 20 for the official weights)"),
     dl.add_argument("--pccnn-parity", choices=["srprep", "reference"], default="srprep",
                     help="'reference' reproduces the reference's prediction protocol exactly "
                          "(all-shell context, tiles padded with normalised 0, targets in "

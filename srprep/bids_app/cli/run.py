@@ -157,7 +157,8 @@ def _learned_options(opts) -> dict:
 
 def _angular_options(opts) -> dict:
     out: dict = {"factor": opts.angular_factor, "variant": opts.pccnn_variant,
-                 "context": opts.pccnn_context, "batch_size": opts.sw_batch_size}
+                 "context": opts.pccnn_context, "batch_size": opts.sw_batch_size,
+                 "max_context": opts.pccnn_max_context}
     if opts.pccnn_parity == "reference":
         if opts.pccnn_context != "shell":
             raise UsageError("--pccnn-parity reference sets the context itself (all shells)")

@@ -159,3 +159,50 @@ def test_reference_parity_reproduces_the_reference_protocol(phantom):
     with pytest.raises(InputError, match="multiple of 10"):
         predict_subject(*args[:4], ph.bvals[targets[:13]], ph.bvecs[targets[:13]], ph.mask,
                         ph.affine, context_mode="reference")
+
+
+def test_large_shells_are_split_into_averaged_subsets(phantom, monkeypatch):
+    """--pccnn-max-context: a 32-direction shell is fed as 3 well-spread subsets of <= 12
+    (every volume once), and the prediction is the mean of the three subsets' own
+    predictions; independent of the volumes' file order."""
+    from srprep.models.pccnn import inference
+
+    ph = phantom
+    ctx, held = _split(ph, every=2)
+    targets = held[:6]                                          # one shell's directions
+    assert len(set(ph.bvals[targets].round(-2))) == 1
+    args = (ph.noisy[..., ctx], ph.bvals[ctx], ph.bvecs[ctx], ph.bvals[targets],
+            ph.bvecs[targets], ph.mask, ph.affine)
+    net = _model(seed=4)
+    whole, rep_whole = predict_subject(net, *args)
+    seen = []
+    real = inference.context_subsets
+    monkeypatch.setattr(inference, "context_subsets",
+                        lambda *a: seen.append(real(*a)) or seen[-1])
+    split, rep = predict_subject(net, *args, max_context=12)
+    (subsets,) = seen
+    dw_b = ph.bvals[ctx][ph.bvals[ctx] > 50]                   # the network's context
+    own = np.flatnonzero(np.abs(dw_b - ph.bvals[targets[0]]) < 50)
+    assert rep_whole["context_subsets"] == [[own.size]] and own.size == 32
+    assert sorted(len(s) for s in subsets) == [10, 11, 11] == sorted(rep["context_subsets"][0])
+    np.testing.assert_array_equal(np.sort(np.concatenate(subsets)), own)
+    alone = []
+    for s in subsets:                                           # each subset on its own
+        monkeypatch.setattr(inference, "context_subsets", lambda *a, s=s: [s])
+        alone.append(predict_subject(net, *args, max_context=12)[0])
+    np.testing.assert_allclose(split, np.mean(alone, axis=0), rtol=1e-5, atol=1e-4)
+    assert np.abs(split - whole)[ph.mask].max() > 1e-3          # not the whole-shell answer
+    monkeypatch.setattr(inference, "context_subsets", real)
+    perm = np.random.default_rng(2).permutation(ctx.size)
+    again, _ = predict_subject(net, ph.noisy[..., ctx[perm]], ph.bvals[ctx[perm]],
+                               ph.bvecs[ctx[perm]], *args[3:], max_context=12)
+    np.testing.assert_allclose(again, split, rtol=1e-5, atol=1e-4)
+
+
+def test_trained_context_range_is_read_from_the_training_sidecar(tmp_path):
+    from srprep.models.pccnn.qspace import OFFICIAL_MAX_CONTEXT, trained_max_context
+
+    weights = tmp_path / "pccnn_weights.pt"
+    assert trained_max_context(weights) == OFFICIAL_MAX_CONTEXT == 20     # official: 6-20
+    weights.with_suffix(".json").write_text('{"q": {"q_in_min": 6, "q_in_max": 12}}')
+    assert trained_max_context(weights) == 12
