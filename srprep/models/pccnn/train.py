@@ -211,10 +211,12 @@ def evaluate_angular(weights, subjects: list[DWISubject], factor: int = 3,
     from srprep.core.evaluate import score_angular
     from srprep.core.sh import sh_interpolate
 
-    from .network import from_official_checkpoint
     from .inference import predict_subject
+    from .network import from_official_checkpoint
+    from .qspace import trained_max_context
 
     net = from_official_checkpoint(weights)
+    max_context = trained_max_context(weights)     # as the App predicts
     rows = []
     for sub in subjects:
         data = np.moveaxis(np.asarray(np.load(sub.npy)), 0, -1)
@@ -229,7 +231,7 @@ def evaluate_angular(weights, subjects: list[DWISubject], factor: int = 3,
         args = (data[..., keep], sub.bvals[keep], sub.bvecs[keep], sub.bvals[held],
                 sub.bvecs[held])
         pred, _ = predict_subject(net, *args, sub.mask, sub.affine, device=device,
-                                  context_mode=context_mode)
+                                  context_mode=context_mode, max_context=max_context)
         sh = sh_interpolate(*args)
         truth = data[..., held]
         m, b = score_angular(truth, pred, sub.mask), score_angular(truth, sh, sub.mask)
