@@ -50,9 +50,13 @@ def test_tiny_pccnn_trains_and_is_scored_against_sh(trained):
     with open(out / "test_metrics.tsv") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert [r["subject"].split("_")[0] for r in rows] == report["split"]["test"]
-    for r in rows:   # held-out directions vs the acquired (noisy) volumes
-        print(f"{r['subject']}: NRMSE model {float(r['nrmse_model']):.3f}, SH {float(r['nrmse_sh']):.3f}")
-        assert 0 < float(r["nrmse_sh"]) < 0.6 and 0 < float(r["nrmse_model"]) < 0.9
+    for r in rows:   # held-out directions vs the acquired (noisy, SNR 30) volumes
+        model_err, sh_err = float(r["nrmse_model"]), float(r["nrmse_sh"])
+        print(f"{r['subject']}: NRMSE model {model_err:.3f}, SH {sh_err:.3f}")
+        # the noise dominates both errors here (measured 0.309 / 0.315 and 0.334 / 0.315):
+        # the model is on SH's level; beating SH is asserted against the noise-free signal
+        # in test_pccnn_and_sh_in_the_bids_app
+        assert 0.2 < sh_err < 0.4 and model_err < 1.1 * sh_err
     val = report["val_history"]
     assert len(val) >= 5 and min(val) < 0.75 * val[0]           # it learns
     weights = out / "pccnn" / "pccnn_weights.pt"
