@@ -5,7 +5,7 @@ from pydra.compose import workflow
 
 from srprep.tasks.compose import define_workflow
 from srprep.tasks._types import File, NiftiImage
-from srprep.tasks.babyai import BabyAIAlign, BabyAIInfer
+from srprep.tasks.babyai import BabyAIAlign, BabyAIInfer, BabyAIToNative
 from srprep.tasks.normalise import InversePercentileScale, PercentileScale
 from srprep.tasks.register import ApplyTransform
 from srprep.tasks.babyai import PrepareTrainingPair, TrainThroughPlane
@@ -67,9 +67,10 @@ def BabyAIWorkflow(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, weights:
     rescaled = workflow.add(InversePercentileScale(in_file=infer.out_file,
                                                    params=t2_scaled.params, like=t2w),
                             name="rescale")
-    native = workflow.add(ApplyTransform(moving=rescaled.out, reference=t1w,
-                                         transform=align.t1w_transform, invert=True,
-                                         interpolation="cubic"), name="to_native")
+    native = workflow.add(BabyAIToNative(t1w=t1w, t2w=t2w, sr=rescaled.out,
+                                         t2w_atlas=t2_atlas.out,
+                                         t1w_transform=align.t1w_transform,
+                                         t2w_transform=align.t2w_transform), name="to_native")
     return native.out, infer.info, align.info
 
 

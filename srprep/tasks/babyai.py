@@ -31,6 +31,21 @@ def BabyAIAlign(t1w: NiftiImage, t2w: NiftiImage, atlas: NiftiImage, fast: bool 
     return t1_out, t2_out, info
 
 
+@define_python
+def BabyAIToNative(t1w: NiftiImage, t2w: NiftiImage, sr: NiftiImage, t2w_atlas: NiftiImage,
+                   t1w_transform: File, t2w_transform: File) -> NiftiImage:
+    """The atlas-grid output on the native T1w grid, the T2w interpolated once (see
+    :func:`srprep.models.babyai.inference.residual_to_native`).
+
+    Returns:
+        out: super-resolved T2w on the T1w grid, in the T2w's dtype and scaling.
+    """
+    from srprep.models.babyai.inference import residual_to_native
+
+    out = Path("native.nii.gz").absolute()
+    return residual_to_native(t1w, t2w, sr, t2w_atlas, t1w_transform, t2w_transform, out)
+
+
 @define_python(outputs=["out_file", "info"])
 def BabyAIInfer(t1w: NiftiImage, t2w: NiftiImage, weights: File, overlap: float = 0.5,
                 mode: str = "constant", batch_size: int = 4) -> tuple[NiftiImage, dict]:

@@ -76,13 +76,16 @@ def test_babyai_in_the_bids_app(trained, capsys):
     sr = np.asarray(out.dataobj, float)
     cubic = resample(np.asarray(t2.dataobj, float), t2.affine, truth.affine, truth.shape,
                      order=3, mode="nearest")
-    # two extra cubic resamplings (to the atlas and back) at 2 mm cost some sharpness:
-    # measured r = 0.86 (cubic 0.88), PSNR 22.0 dB (cubic 22.8 dB) for this participant
+    # the T2w is interpolated once (straight to the T1w grid) and only the network's
+    # correction comes back from the atlas: PSNR 22.56 dB against cubic's 22.78 (before,
+    # with the output resampled back: 22.0).  The remaining gap is this tiny CPU model's:
+    # trained on noise-free pairs it gains +0.09 dB at 4 mm on held-out noise-free data and
+    # loses 0.33 dB to its own input on the atlas grid with the demo's noise.
     assert np.corrcoef(sr[mask], t[mask])[0, 1] > 0.8                       # intensity scale kept
     assert abs(np.median(sr[mask]) / np.median(t[mask]) - 1) < 0.1
     print(f"App: PSNR {psnr(t, sr, mask):.2f} dB (cubic {psnr(t, cubic, mask):.2f}), "
           f"r {np.corrcoef(sr[mask], t[mask])[0, 1]:.3f} (cubic {np.corrcoef(cubic[mask], t[mask])[0, 1]:.3f})")
-    assert psnr(t, sr, mask) > psnr(t, cubic, mask) - 1.0
+    assert psnr(t, sr, mask) > psnr(t, cubic, mask) - 0.5
     side = json.loads(out_file.with_name(out_file.name.replace(".nii.gz", ".json")).read_text())
     assert side["Sources"][0].endswith("sub-02_ses-1_T2w.nii.gz") and side["srprep"]["Weights"]["sha256"]
     if find_validator():

@@ -19,8 +19,12 @@ Deviations from the reference code (documented, fixed on purpose):
   is set and silently falls back to the CPU otherwise; the device here comes from
   ``--device`` and ``cuda`` without a GPU is an error.
 * **Output**: the reference writes the padded 192x224x192 volume in normalised units;
-  srprep crops back to the atlas grid, restores the T2w's intensity scale and resamples
-  to the subject's native T1w grid.
+  srprep crops back to the atlas grid, restores the T2w's intensity scale and returns to
+  the subject's native T1w grid with the T2w interpolated once: a cubic reslice of the
+  T2w straight onto the T1w grid plus the network's correction (output minus its own
+  input) carried back from the atlas (``inference.residual_to_native``).  Resampling the
+  output itself back cost a second interpolation of everything (App test at 2 mm:
+  22.0 dB, now 22.56, cubic 22.78).
 * **Alignment** (the reference leaves registration to the user): the T1w is registered to
   the atlas and the T2w to the session's T1w, the transforms composed (one interpolation
   per channel, channels aligned with each other); inputs already on the atlas grid are

@@ -34,6 +34,39 @@ def infer_files(t1w_file, t2w_file, weights_file, out_file, *, overlap: float = 
             "residual": bool(getattr(net, "residual", False))}
 
 
+def residual_to_native(t1w_file, t2w_file, sr_atlas_file, t2w_atlas_file, t1w_transform,
+                       t2w_transform, out_file):
+    """BABY-AI's output on the native T1w grid with the T2w interpolated once.
+
+    Why: the T2w reaches the atlas grid by one cubic resampling and the output returns to
+    the T1w by another; two resamplings at the voxel scale blur more than the network
+    gains (App test, 2 mm demo: 22.0 dB against a direct cubic reslice's 22.8).  Here the
+    T2w goes straight to the T1w grid (T1w point -> atlas -> T2w, one interpolation) and
+    only the network's correction (its output minus its own T2w input, both on the atlas
+    grid, T2w intensity units) is carried back; where the network changes nothing the
+    result is exactly a cubic reslice of the T2w.  On the atlas grid itself (inputs
+    already there) the result is the network's output.
+    """
+    import nibabel as nib
+    import numpy as np
+
+    from srprep.core.nifti import load_image, save_like
+    from srprep.core.register import apply_transform, read_ras_matrix
+
+    to_t1w = read_ras_matrix(t1w_transform)          # atlas point -> T1w point
+    to_t2w = read_ras_matrix(t2w_transform)          # atlas point -> T2w point
+    t1 = nib.load(str(t1w_file))
+    t2 = load_image(t2w_file, allow_4d=False)
+    base = apply_transform(np.asarray(t2.dataobj, np.float32), t2.affine,
+                           to_t2w @ np.linalg.inv(to_t1w), t1.affine, t1.shape[:3], order=3)
+    sr = load_image(sr_atlas_file, allow_4d=False)
+    t2_atlas = np.asarray(load_image(t2w_atlas_file, allow_4d=False).dataobj, np.float32)
+    correction = np.asarray(sr.dataobj, np.float32) - t2_atlas
+    back = apply_transform(correction, sr.affine, to_t1w, t1.affine, t1.shape[:3],
+                           invert=True, order=3)
+    return save_like(base + back, t1.affine, out_file, t2)
+
+
 def align_to_atlas(t1w_file, t2w_file, atlas_file, t1w_transform, t2w_transform, *,
                    fast: bool = True, seed: int | None = None) -> dict:
     """Transforms that pull the T1w and the T2w onto the atlas grid.
