@@ -51,6 +51,15 @@ class Degradation:
     axes: tuple[int, ...] = (0, 1, 2)
     model: str = "physical"          # or "reference" (BABY-AI decimation, integer k)
     profile: str = "box"
+    #: Rician noise s.d. range added to the thick slices, in the target's scaled units
+    #: (targets are percentile-scaled to [0, 1]).  Why: training pairs come from clean
+    #: isotropic images but the thick scans the model will see carry acquisition noise.
+    noise: tuple[float, float] = (0.0, 0.0)
+
+    def draw_noise(self, rng: np.random.Generator) -> float:
+        """Noise s.d. for one subject and epoch (no draw, rng untouched, without noise)."""
+        lo, hi = self.noise
+        return float(rng.uniform(lo, hi)) if hi > 0 else 0.0
 
     def draw(self, rng: np.random.Generator, voxel_mm: float) -> tuple[int, float]:
         axis = int(rng.choice(self.axes))
@@ -61,7 +70,8 @@ class Degradation:
         return axis, float(rng.uniform(lo, hi))
 
     def apply(self, target: np.ndarray, axis: int, thickness: float, voxel_mm: float, *,
-              raw: np.ndarray | None = None, pad=None) -> np.ndarray:
+              raw: np.ndarray | None = None, pad=None, noise_sd: float = 0.0,
+              rng: np.random.Generator | None = None) -> np.ndarray:
         """Low-resolution version of ``target`` interpolated back to its grid.
 
         ``reference`` reproduces BABY-AI's training pairs: the *unpadded, unscaled* target
@@ -69,6 +79,8 @@ class Degradation:
         zero-padded by ``pad`` and scaled on its own (1st/99th percentiles of the positive
         voxels, clipped to [0, 1]), as the reference does to every volume it loads."""
         data = np.asarray(target, dtype=np.float32)
+        if noise_sd > 0 and (self.model == "reference" or rng is None):
+            raise ValueError("noise needs the physical synthesis and a random generator")
         if self.model == "reference":
             if raw is None or pad is None:
                 raise ValueError("--synthesis reference decimates the unpadded, unscaled "
@@ -81,6 +93,9 @@ class Degradation:
         affine = np.diag([voxel_mm] * 3 + [1.0])
         lr, lr_affine = thick_slices(data, affine, axis=axis, thickness=thickness,
                                      profile=self.profile)
+        if noise_sd > 0:                 # acquired in the thick slices: Rician magnitude
+            lr = np.hypot(lr + rng.normal(0, noise_sd, lr.shape),
+                          rng.normal(0, noise_sd, lr.shape)).astype(np.float32)
         return upsample_to(lr, lr_affine, affine, data.shape, order=3)
 
 
@@ -117,7 +132,9 @@ class PatchDataset(Dataset):
             target, guide = subject.open()
             axis, thickness = self.degradation.draw(rng, subject.voxel_mm)
             degraded = self.degradation.apply(target, axis, thickness, subject.voxel_mm,
-                                              raw=subject.open_raw(), pad=subject.pad)
+                                              raw=subject.open_raw(), pad=subject.pad,
+                                              noise_sd=self.degradation.draw_noise(rng),
+                                              rng=rng)
             fg = np.asarray(target) > self.sampler.threshold
             corners = random_corners(target.shape, self.sampler.patch, self.sampler.per_subject,
                                      rng, foreground=fg,

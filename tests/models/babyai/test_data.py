@@ -112,3 +112,38 @@ def test_reference_synthesis_reproduces_the_official_pairs(tmp_path, k, axis):
 
     _, old = decimate_and_zoom(target, k, axis)
     assert np.abs(old - expected).max() > 0.05
+
+
+def test_noise_in_the_synthesised_thick_slices(subjects):
+    """--noise: Rician noise of the drawn s.d. in the thick slices (a flat region reads it
+    back, reduced by the cubic interpolation's smoothing only along the thick axis);
+    without noise the draws, and so every patch, are those of before."""
+    flat = np.full((40, 40, 40), 0.5, np.float32)
+    deg = Degradation((4.0, 4.0), axes=(2,), noise=(0.05, 0.05))
+    rng = np.random.default_rng(0)
+    lr = deg.apply(flat, 2, 4.0, 1.0, noise_sd=deg.draw_noise(rng), rng=rng)
+    centre = lr[5:-5, 5:-5, 5:-5]
+    assert abs(centre.std() - 0.05) < 0.015 and abs(centre.mean() - 0.5) < 0.01
+    quiet = Degradation((2.0, 4.0))
+    assert quiet.draw_noise(rng) == 0.0
+    a = PatchDataset(subjects, quiet, PatchSampler((16, 16, 16), 3), seed=2)
+    b = PatchDataset(subjects, Degradation((2.0, 4.0), noise=(0.0, 0.0)),
+                     PatchSampler((16, 16, 16), 3), seed=2)
+    np.testing.assert_array_equal(a[0][0], b[0][0])
+    noisy = PatchDataset(subjects, Degradation((2.0, 4.0), noise=(0.02, 0.04)),
+                         PatchSampler((16, 16, 16), 3), seed=2)
+    assert not np.allclose(noisy[0][0][1], a[0][0][1])
+    with pytest.raises(ValueError, match="physical"):
+        Degradation(model="reference", noise=(0.0, 0.1)).apply(
+            flat, 2, 4.0, 1.0, raw=flat, pad=[(0, 0)] * 3, noise_sd=0.1, rng=rng)
+
+
+def test_train_cli_refuses_bad_noise(tmp_path, capsys):
+    from srprep.bids_app.cli.train import main
+
+    base = ["babyai", str(tmp_path / "bids"), str(tmp_path / "out"), "-w", str(tmp_path / "w")]
+    assert main(base + ["--noise", "0.05", "0.01"]) == 2
+    assert "--noise needs 0 <= MIN <= MAX, got 0.05 0.01" in capsys.readouterr().err
+    assert main(base + ["--noise", "0", "0.02", "--synthesis", "reference"]) == 2
+    assert "--noise goes with --synthesis physical" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()          # nothing written

@@ -27,6 +27,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     b.add_argument("--lr", type=float, default=1e-4)
     b.add_argument("--loss", choices=["mse", "l1"], default="mse")
     b.add_argument("--thickness", nargs=2, type=float, default=[2.0, 5.0], metavar=("MIN", "MAX"))
+    b.add_argument("--noise", nargs=2, type=float, default=[0.0, 0.0], metavar=("MIN", "MAX"),
+                   help="Rician noise s.d. added to the synthesised thick slices, drawn per "
+                        "subject and epoch, as a fraction of the target's 99th percentile "
+                        "(default 0 0: none, as the reference)")
     b.add_argument("--axes", nargs="+", type=int, default=[0, 1, 2])
     b.add_argument("--synthesis", choices=["physical", "reference"], default="physical",
                    help="thick-slice model: slice profile (physical) or BABY-AI's decimation")
@@ -59,7 +63,7 @@ def _config(opts) -> dict:
             "accelerator": opts.accelerator, "devices": common.devices(opts.devices),
             "strategy": "ddp" if str(opts.devices) not in ("1", "auto") else "auto",
             "degradation": {"thickness": tuple(opts.thickness), "axes": tuple(opts.axes),
-                            "model": opts.synthesis},
+                            "model": opts.synthesis, "noise": tuple(opts.noise)},
             "sampler": {"patch": (opts.patch,) * 3, "per_subject": opts.patches_per_subject},
             "progress": sys.stderr.isatty()}
 
@@ -68,6 +72,12 @@ def run(opts) -> int:
     from srprep.core.templates import write_mni152
     from srprep.pipelines.babyai import BabyAITraining
 
+    lo, hi = opts.noise
+    if not 0 <= lo <= hi:
+        return common.error(f"--noise needs 0 <= MIN <= MAX, got {lo:g} {hi:g}")
+    if hi > 0 and opts.synthesis == "reference":
+        return common.error("--noise goes with --synthesis physical (the reference's pairs "
+                            "have no noise)")
     out, work = common.start(opts)
     pairs = _pairs(opts.bids_dir.resolve(), opts.participant_label)
     if len(pairs) < 2:
