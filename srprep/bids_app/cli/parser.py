@@ -48,24 +48,22 @@ def _to_gb(value: str) -> float:
     return number * {"K": 1e-6, "M": 1e-3, "G": 1.0, "T": 1e3}[unit]
 
 
-def _non_negative_int(value: str) -> int:
+def _int_at_least(minimum: int, value: str) -> int:
     try:
         n = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {n}")
+    if n < minimum:
+        raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {n}")
     return n
+
+
+def _non_negative_int(value: str) -> int:
+    return _int_at_least(0, value)
 
 
 def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
+    return _int_at_least(1, value)
 
 
 def _positive_float(value: str) -> float:
