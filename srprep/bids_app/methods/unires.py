@@ -182,6 +182,7 @@ def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
     opts = options(settings)
     derivatives = []
     atlas = summary.get("atlas")
+    transform = _atlas_transform(reference, atlas) if atlas else None
     for c, (name, out_file) in enumerate(zip(job.params["names"], outputs["out_files"])):
         repeats = [s for s, ch in zip(job.sources, job.params["channels"]) if ch == c]
         if atlas:    # --common-output: the template's space, the transform exported
@@ -205,9 +206,12 @@ def _collect(job: Job, outputs: dict, settings) -> list[Derivative]:
                 "Fit": _channel_summary(summary, job.params["channels"], c),
             },
         }
+        if transform is not None:   # the exported transform, not the work directory's copy
+            sidecar["srprep"]["Fit"]["atlas"] = {**sidecar["srprep"]["Fit"]["atlas"],
+                                                 "file": transform.relpath}
         derivatives.append(Derivative(bids, "anat", out_file, sidecar, repeats))
-    if atlas:
-        derivatives.append(_atlas_transform(reference, atlas))
+    if transform is not None:
+        derivatives.append(transform)
     label_outs = outputs.get("label_out_files") or []
     for f, host, out_file in zip(job.params.get("label_files", []),
                                  job.params.get("label_hosts", []), label_outs):

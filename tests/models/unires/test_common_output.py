@@ -90,6 +90,8 @@ def test_app_names_the_template_space_and_exports_the_transform(demo_dataset, mo
     sidecar = json.loads((anat / names[1].replace(".nii.gz", ".json")).read_text())
     assert sidecar["SpatialReference"] == "MNI152NLin2009aSym"
     xfm = anat / "sub-01_ses-1_from-T1w_to-MNI152NLin2009aSym_mode-image_xfm.txt"
+    # the sidecar points at the exported transform, not at the work directory
+    assert sidecar["srprep"]["Fit"]["atlas"]["file"] == f"sub-01/ses-1/anat/{xfm.name}"
     meta = json.loads(xfm.with_suffix(".json").read_text())
     assert meta["Type"] == "similarity" and meta["WholeHeadTemplate"] is False
     matrix = read_ras_matrix(xfm)
