@@ -166,8 +166,6 @@ def predict_subject(model, data: np.ndarray, bvals: np.ndarray, bvecs: np.ndarra
     return out, report
 
 
-
-
 def predict_files(dwi_file, bval_file, bvec_file, target_bval_file, target_bvec_file,
                   mask_file, weights, out_file, *, variant: str | None = None,
                   batch_size: int = 4, device: str = "cpu", context_mode: str = "shell",
