@@ -1,11 +1,10 @@
-"""A real two-contrast session through the App (issue #17; EasySR on its thick T1w at the
-end): one person's T1w (neck in the
-field of view, zeroed background) and oblique, partial-field-of-view PD stack acquired ~9
-degrees / ~8 mm away (``tests/data/real``), both uint8, reduced to ~2.6 mm so that the
-test takes seconds.  ``cubic`` outputs overlay their inputs; UniRes co-registers the PD
-(recorded in the sidecar), writes it on the T1w's lattice (``space-T1w``), and the PD
-output overlays the PD input once the recorded registration is applied, clearly better
-than by the PD's header."""
+"""Real scans through the App (issue #17): one person's T1w (neck in the field of view,
+zeroed background) and oblique, partial-field-of-view PD stack acquired ~9 degrees / ~8 mm
+away (``tests/data/real``), both uint8, reduced to ~2.6 mm so that the test takes seconds.
+``cubic`` outputs overlay their inputs; UniRes co-registers the PD (recorded in the
+sidecar), writes it on the T1w's lattice (``space-T1w``), and the PD output overlays the PD
+input once the recorded registration is applied, clearly better than by the PD's header.
+EasySR's released generator runs on the real T1w acquired as thick slices."""
 import json
 
 import nibabel as nib
