@@ -224,3 +224,20 @@ def verify(name: str, folder: str | os.PathLike | None = None) -> dict:
             check_structure(load_state_dict(p), shapes, what=p.name)
             report["structure"] = f"ok ({len(shapes)} tensors)"
     return report
+
+
+#: the official models' context range in training (6-20 directions of one shell)
+PCCNN_OFFICIAL_MAX_CONTEXT = 20
+
+
+def pccnn_max_context(weights: str | os.PathLike) -> int:
+    """Largest context (directions of one shell) a PCCNN checkpoint was trained on:
+    ``q.q_in_max`` of the ``srprep-train`` sidecar beside it, else the official models' 20.
+    Here, not in :mod:`srprep.models.pccnn`, so that planning a run does not import torch."""
+    import json
+
+    sidecar = Path(weights).with_suffix(".json")
+    try:
+        return int(json.loads(sidecar.read_text())["q"]["q_in_max"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return PCCNN_OFFICIAL_MAX_CONTEXT

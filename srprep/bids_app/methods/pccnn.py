@@ -37,14 +37,15 @@ def _build(method: str, jobs: list[Job], settings):
     opts = _options(settings)
     kw = {}
     if method == "pccnn":
-        from srprep.models.pccnn.qspace import trained_max_context
+        from srprep.models.weights import pccnn_max_context
 
         # resolved here: the task sees a copy of the weights file without its sidecar
         max_context = opts.get("max_context")
-        kw = {"weights": str(weights_file(settings)),
+        checkpoint = weights_file(settings)
+        kw = {"weights": str(checkpoint),
               "variant": None if opts.get("model") else opts.get("variant", "PCCNN"),
               "context_mode": opts.get("context", "shell"),
-              "max_context": trained_max_context(weights_file(settings))
+              "max_context": pccnn_max_context(checkpoint)
               if max_context is None else int(max_context),
               "batch_size": int(opts.get("batch_size", 4))}
     wf = AngularWorkflow(method=method, factor=int(opts.get("factor", 2)),

@@ -31,8 +31,9 @@ import torch
 
 from srprep.core.dwi import B0_THRESHOLD, shell_labels
 from srprep.core.errors import InputError
+from srprep.models.weights import pccnn_max_context
 from .qspace import (context_subsets, patch_centroids, prediction_xmax, qcoords,
-                     target_chunks, tile_grid, trained_max_context)
+                     target_chunks, tile_grid)
 
 TILE = 10
 
@@ -192,7 +193,7 @@ def predict_files(dwi_file, bval_file, bvec_file, target_bval_file, target_bvec_
     out, report = predict_subject(model, np.asarray(img.dataobj), bvals, bvecs, tb, tv, mask,
                                   img.affine, batch_size=batch_size, device=device,
                                   context_mode=context_mode,
-                                  max_context=trained_max_context(weights) if max_context < 0
+                                  max_context=pccnn_max_context(weights) if max_context < 0
                                   else (max_context or None), progress=progress)
     save_image(out, img.affine, out_file, dtype=np.float32)
     return report

@@ -149,23 +149,6 @@ def patch_centroids(affine: np.ndarray, shape, mask: np.ndarray, pads, corners: 
                        .mean(0) for c in corners], dtype=np.float32).reshape(-1, 3)
 
 
-#: the official models' context range in training (6-20 directions of one shell)
-OFFICIAL_MAX_CONTEXT = 20
-
-
-def trained_max_context(weights) -> int:
-    """Largest context a checkpoint was trained on: ``q.q_in_max`` of the
-    ``srprep-train`` sidecar beside it, else the official models' 20."""
-    import json
-    from pathlib import Path
-
-    sidecar = Path(weights).with_suffix(".json")
-    try:
-        return int(json.loads(sidecar.read_text())["q"]["q_in_max"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return OFFICIAL_MAX_CONTEXT
-
-
 def context_subsets(idx: np.ndarray, bvals: np.ndarray, bvecs: np.ndarray,
                     max_context: int | None) -> list[np.ndarray]:
     """``idx`` (one shell's context volumes) as one set, or split into ceil(n/max_context)

@@ -213,10 +213,10 @@ def evaluate_angular(weights, subjects: list[DWISubject], factor: int = 3,
 
     from .inference import predict_subject
     from .network import from_official_checkpoint
-    from .qspace import trained_max_context
+    from srprep.models.weights import pccnn_max_context
 
     net = from_official_checkpoint(weights)
-    max_context = trained_max_context(weights)     # as the App predicts
+    max_context = pccnn_max_context(weights)       # as the App predicts
     rows = []
     for sub in subjects:
         data = np.moveaxis(np.asarray(np.load(sub.npy)), 0, -1)

@@ -140,7 +140,7 @@ def output_grid(affines, shapes, voxel_size, rule: str = "auto"
 NEAR_SAME_SIZE = 0.15
 
 
-def solve_lattice(affines, shapes, target_affine, target_shape
+def solve_lattice(affines, target_affine, target_shape
                   ) -> tuple[np.ndarray, tuple, int] | None:
     """The lattice to solve on when the output grid nearly coincides in resolution with an
     input but not in phase: ``(affine, shape, input index)``, else ``None``.
@@ -160,13 +160,13 @@ def solve_lattice(affines, shapes, target_affine, target_shape
                         for j in (0, target_shape[1] - 1) for k in (0, target_shape[2] - 1)]).T
     near = [i for i, a in enumerate(affines)
             if np.all(np.abs(target_size / np.sort(_voxel_sizes(a)) - 1) <= NEAR_SAME_SIZE)]
+    if not near:
+        return None
     for index in near:
         to_input = np.linalg.solve(np.asarray(affines[index], float), target_affine)
         if (np.allclose(to_input[:3, :3], np.round(to_input[:3, :3]), atol=1e-3)
                 and np.allclose(to_input[:3, 3], np.round(to_input[:3, 3]), atol=0.05)):
             return None                    # already on that input's lattice
-    if not near:
-        return None
     index = near[0]
     affine = np.asarray(affines[index], float)
     ijk = (np.linalg.solve(affine, target_affine) @ corners)[:3]
@@ -258,18 +258,18 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
         per_value = torch.finfo(dtype).bits / 32
         check_device_memory("unires", per_value * estimate_memory_gb(
             n_channels, len(images), int(np.prod(y_shape))), str(device))
+    lattice = None if s.linear or (s.grid == "mean" and grid is None) else solve_lattice(
+        [im.affine for im in images], y_affine, y_shape)
+    target = (y_affine, y_shape)
+    if lattice is not None:                    # solved there, resliced onto ``target``
+        y_affine, y_shape, index = lattice
     y0 = initial_images(images, n_channels, y_affine, y_shape)
     noise: list[NoiseEstimate | None] = [None] * len(images)
-    result = Result(y0, y_affine, y_shape, mode, noise, grid_source=source)
+    result = Result(y0, *target, mode, noise, grid_source=source)
     if s.linear:
         result.seconds = time.perf_counter() - start
         return _finish(result, images, n_channels)
-    lattice = None if s.grid == "mean" and grid is None else solve_lattice(
-        [im.affine for im in images], [im.data.shape for im in images], y_affine, y_shape)
     if lattice is not None:
-        target = (y_affine, y_shape)
-        y_affine, y_shape, index = lattice
-        y0 = initial_images(images, n_channels, y_affine, y_shape)
         result.notes.append(
             f"the output grid nearly matches input {index}'s voxel size but not its lattice: "
             f"solved on input {index}'s lattice and resliced once (cubic) onto the output "

@@ -200,9 +200,9 @@ def test_large_shells_are_split_into_averaged_subsets(phantom, monkeypatch):
 
 
 def test_trained_context_range_is_read_from_the_training_sidecar(tmp_path):
-    from srprep.models.pccnn.qspace import OFFICIAL_MAX_CONTEXT, trained_max_context
+    from srprep.models.weights import PCCNN_OFFICIAL_MAX_CONTEXT, pccnn_max_context
 
     weights = tmp_path / "pccnn_weights.pt"
-    assert trained_max_context(weights) == OFFICIAL_MAX_CONTEXT == 20     # official: 6-20
+    assert pccnn_max_context(weights) == PCCNN_OFFICIAL_MAX_CONTEXT == 20    # official: 6-20
     weights.with_suffix(".json").write_text('{"q": {"q_in_min": 6, "q_in_max": 12}}')
-    assert trained_max_context(weights) == 12
+    assert pccnn_max_context(weights) == 12
