@@ -32,46 +32,89 @@ def _display_volume(path: Path) -> tuple[np.ndarray, np.ndarray]:
     import nibabel as nib
 
     img = nib.as_closest_canonical(nib.load(str(path)))
-    data = np.asanyarray(img.dataobj)
-    if data.ndim == 4:
+    if len(img.shape) == 4:   # read that one volume only (a gzip stream stops early)
         index = 0
         bval = Path(str(path).replace(".nii.gz", ".bval").replace(".nii", ".bval"))
         if bval.is_file():
             values = np.array(bval.read_text().split(), float)
             weighted = np.flatnonzero(values > 50)
             index = int(weighted[0]) if weighted.size else 0
-        data = data[..., index]
+        data = np.asanyarray(img.dataobj[..., index])
+    else:
+        data = np.asanyarray(img.dataobj)
     zooms = np.sqrt((img.affine[:3, :3] ** 2).sum(axis=0))
     return np.asarray(data, dtype=np.float32), zooms
 
 
-def _plot_rows(rows: list[tuple[str, np.ndarray]], zooms, out_png: Path,
+#: mosaic geometry (pixels): three panels per row, a title strip above them
+_PANEL, _TITLE, _WIDTH = 224, 14, 720
+
+
+def _panel(plane: np.ndarray, aspect: float, lo: float, hi: float) -> np.ndarray:
+    """One slice (rows = the vertical axis, already flipped for display) windowed to
+    [0, 1] and scaled by nearest neighbour to fit a square panel at its physical
+    aspect (``aspect``: height of a row / width of a column, in mm)."""
+    h, w = plane.shape
+    scale = min(_PANEL / (h * aspect), _PANEL / w)
+    rows = max(1, int(round(h * aspect * scale)))
+    cols = max(1, int(round(w * scale)))
+    ri = np.minimum((np.arange(rows) + 0.5) * h / rows, h - 1).astype(int)
+    ci = np.minimum((np.arange(cols) + 0.5) * w / cols, w - 1).astype(int)
+    values = plane[np.ix_(ri, ci)].astype(np.float32)
+    return np.clip((values - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+
+
+def _centre_planes(data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The sagittal, coronal and axial planes through the centre voxel of a 3-D array."""
+    c = [d // 2 for d in data.shape]
+    return data[c[0], :, :], data[:, c[1], :], data[:, :, c[2]]
+
+
+def _window(data) -> tuple[float, float]:
+    """Display window: 1st to 99.5th percentile of the positive voxels."""
+    values = data if isinstance(data, np.ndarray) else np.concatenate(
+        [np.ravel(p) for p in data])   # (three planes)
+    positive = values[values > 0]
+    if not positive.size:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(positive, [1, 99.5]))
+    return (lo, hi) if hi > lo else (0.0, hi)      # a constant image shows as white
+
+
+def _plot_rows(rows: list[tuple[str, np.ndarray | tuple]], zooms, out_png: Path,
                window: tuple[float, float] | None = None) -> Path:
-    """One row of sagittal/coronal/axial centre slices per (title, canonical 3-D array);
-    one intensity window for all rows when ``window`` is given."""
-    import matplotlib
+    """One row of sagittal/coronal/axial centre slices per (title, canonical 3-D array or
+    its three centre planes); one intensity window for all rows when ``window`` is given.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    The mosaic is composed as one array (nearest-neighbour panels on black, a title
+    strip above each row across its whole width) and written by Pillow: a matplotlib
+    grid of axes with ``tight_layout`` cost ~0.15 s a figure plus ~0.6 s of import per
+    process, the largest cost of a dataset of small jobs (issue #18)."""
+    from PIL import Image, ImageDraw, ImageFont
 
-    fig, axes = plt.subplots(len(rows), 3, figsize=(9, 3 * len(rows)), squeeze=False)
-    for row, (title, data) in enumerate(rows):
+    row_h = _TITLE + _PANEL + 2          # 240 px: the former 3-inch rows at 80 dpi
+    canvas = np.ones((row_h * len(rows), _WIDTH), np.float32)
+    gap = (_WIDTH - 3 * _PANEL) // 4
+    for row, (_, data) in enumerate(rows):
         z = zooms[row] if isinstance(zooms, list) else zooms
-        lo, hi = window or (np.percentile(data[data > 0], [1, 99.5]) if np.any(data > 0)
-                            else (0, 1))
-        centre = [d // 2 for d in data.shape]
-        views = [(data[centre[0], :, :].T, z[2] / z[1]), (data[:, centre[1], :].T, z[2] / z[0]),
-                 (data[:, :, centre[2]].T, z[1] / z[0])]
+        planes = _centre_planes(data) if isinstance(data, np.ndarray) else data
+        lo, hi = window or _window(planes)
+        views = [(planes[0].T, z[2] / z[1]), (planes[1].T, z[2] / z[0]),
+                 (planes[2].T, z[1] / z[0])]
+        top = row * row_h + _TITLE
         for col, (plane, aspect) in enumerate(views):
-            ax = axes[row, col]
-            ax.imshow(plane, cmap="gray", origin="lower", vmin=lo, vmax=hi, aspect=aspect,
-                      interpolation="nearest")
-            ax.set_axis_off()
-        axes[row, 0].set_title(title, fontsize=9, loc="left")
-    fig.tight_layout()
+            left = gap + col * (_PANEL + gap)
+            canvas[top:top + _PANEL, left:left + _PANEL] = 0.0
+            tile = _panel(plane[::-1], aspect, float(lo), float(hi))   # origin: bottom
+            y = top + (_PANEL - tile.shape[0]) // 2
+            x = left + (_PANEL - tile.shape[1]) // 2
+            canvas[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+    image = Image.fromarray(np.round(canvas * 255).astype(np.uint8), mode="L")
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default(size=11)
+    for row, (title, _) in enumerate(rows):
+        draw.text((gap, row * row_h + 1), title, fill=0, font=font)
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    plt.close(fig)
+        image.save(tmp, format="PNG")
     return out_png
 
 
@@ -81,24 +124,41 @@ def mosaic(images: list[tuple[str, Path]], out_png: Path) -> Path:
     return _plot_rows([(t, d) for t, d, _ in volumes], [z for _, _, z in volumes], out_png)
 
 
+def _resampled_planes(src: np.ndarray, src_affine: np.ndarray, affine: np.ndarray,
+                      shape, order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_centre_planes` of ``src`` resampled onto the grid (``affine``, ``shape``),
+    computed for those three planes only (each a one-voxel-thick slab of the grid): a
+    whole-volume cubic reslice cost ~0.3 s per figure at 1 mm."""
+    from srprep.core.resample import resample
+
+    planes = []
+    for axis in range(3):
+        shift = np.eye(4)
+        shift[axis, 3] = shape[axis] // 2
+        slab_shape = list(shape)
+        slab_shape[axis] = 1
+        slab = resample(src, src_affine, affine @ shift, slab_shape, order=order,
+                        mode="constant")
+        planes.append(np.take(slab, 0, axis=axis))
+    return tuple(planes)
+
+
 def comparison(source: Path, output: Path, out_png: Path) -> Path:
     """The input, a cubic B-spline reslice of it and the method's output on the *same*
     slices of the output's grid, in one intensity window: what the method adds over
     interpolation.  The input is shown by nearest neighbour, so its thick slices show."""
     import nibabel as nib
 
-    from srprep.core.resample import resample
-
     out_img = nib.as_closest_canonical(nib.load(str(output)))
     src_img = nib.load(str(source))
+    if len(out_img.shape) != 3 or len(src_img.shape) != 3:   # before reading any data
+        raise ValueError("comparison needs 3-D images")
     data = np.asarray(out_img.dataobj, dtype=np.float32)
     src = np.asarray(src_img.dataobj, dtype=np.float32)
-    if data.ndim != 3 or src.ndim != 3:
-        raise ValueError("comparison needs 3-D images")
-    onto = [resample(src, src_img.affine, out_img.affine, data.shape, order=order,
-                     mode="constant") for order in (0, 3)]
-    window = (tuple(np.percentile(data[data > 0], [1, 99.5])) if np.any(data > 0)
-              else None)
+    onto = [_resampled_planes(src, src_img.affine, out_img.affine, data.shape, order)
+            for order in (0, 3)]
+    window = _window(_centre_planes(data))     # the displayed planes: a whole-volume
+    #                                          percentile cost ~0.04 s per figure at 1 mm
     zooms = np.sqrt((out_img.affine[:3, :3] ** 2).sum(axis=0))
     return _plot_rows([(f"input: {source.name} (nearest neighbour)", onto[0]),
                        ("cubic B-spline reslice of the input", onto[1]),

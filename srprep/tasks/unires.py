@@ -87,7 +87,7 @@ def _fit_memory_gb(task) -> float:
     import nibabel as nib
     import numpy as np
 
-    from srprep.models.unires.fit import estimate_memory_gb, output_grid
+    from srprep.models.unires.grid import estimate_memory_gb, output_grid
 
     from .compose import BASE_JOB_GB
 

@@ -239,3 +239,36 @@ def test_a_killed_worker_process_fails_its_unit_only(tmp_path):
     assert not outcomes["sub_01__crash"].ok
     assert "terminated abruptly" in outcomes["sub_01__crash"].error
     assert [outcomes[f"sub_0{i}__chain"].outputs.out for i in (2, 3, 4)] == [200, 300, 400]
+
+
+def test_planning_unires_does_not_import_torch(tmp_path):
+    """The App's main process plans every UniRes run (the --mem check) and the default
+    worker asks each fit job for its memory estimate; both read headers only and must
+    not load torch (~1.3 s of the main process per run, before any job starts)."""
+    import subprocess
+    import sys
+
+    import nibabel as nib
+    import numpy as np
+
+    affine = np.diag([2.0, 2.0, 2.0, 1.0])
+    for i in range(2):
+        nib.save(nib.Nifti1Image(np.zeros((40, 40, 30), np.float32), affine),
+                 tmp_path / f"c{i}.nii.gz")
+    script = f"""
+import sys
+from types import SimpleNamespace
+from pathlib import Path
+from srprep.bids_app.methods.unires import _memory_warnings
+from srprep.tasks.compose import job_memory_gb
+from srprep.tasks.unires import UniResFit
+files = [Path({str(tmp_path)!r}) / f"c{{i}}.nii.gz" for i in range(2)]
+settings = SimpleNamespace(mem_gb=0.001, output_resolution=[1.0], method_options={{}})
+warnings = _memory_warnings([SimpleNamespace(path=f) for f in files], 2, settings)
+need = job_memory_gb(UniResFit(in_files=files, channels=[0, 1], names=["T1w", "T2w"],
+                               options={{"voxel_size": [1.0] * 3}}))
+print(len(warnings), need > 0.25, "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1", "True", "False"]

@@ -49,3 +49,49 @@ def test_report_renders_in_headless_chromium(report_dir, tmp_path):
     dark = gray < 0.5
     assert dark.mean() > 0.15
     assert np.std(gray[dark]) > 0.05           # not a flat black box: anatomy is visible
+
+
+@pytest.mark.parametrize("oblique", [False, True])
+@pytest.mark.parametrize("order", [0, 3])
+def test_comparison_planes_equal_whole_volume_reslice(order, oblique):
+    """The report resamples only its three displayed planes; they must be exactly the
+    centre planes of a whole-volume reslice (axis-aligned and oblique source)."""
+    from srprep.bids_app.reports import _centre_planes, _resampled_planes
+    from srprep.core.resample import resample
+
+    rng = np.random.default_rng(0)
+    src = rng.normal(100, 20, (30, 34, 12)).astype(np.float32)
+    src_affine = np.diag([2.0, 2.0, 5.0, 1.0])
+    src_affine[:3, 3] = (-30, -34, -30)
+    if oblique:
+        a = np.deg2rad(12)
+        rot = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+        src_affine[:3, :3] = rot @ src_affine[:3, :3]
+    affine = np.diag([1.5, 1.5, 1.5, 1.0])
+    affine[:3, 3] = (-28, -30, -26)
+    shape = (37, 41, 35)
+    whole = resample(src, src_affine, affine, shape, order=order, mode="constant")
+    for got, want in zip(_resampled_planes(src, src_affine, affine, shape, order),
+                         _centre_planes(whole)):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    assert np.abs(whole).max() > 50          # the grids overlap: not zeros on both sides
+
+
+def test_mosaic_geometry_and_aspect(tmp_path):
+    """Rows of 240 px across 720 px; an anisotropic slice is drawn at its physical aspect
+    (a 2 x 2 x 6 mm volume: sagittal and coronal panels 3x wider than tall per voxel)."""
+    from PIL import Image
+
+    from srprep.bids_app.reports import _plot_rows
+
+    data = np.zeros((40, 40, 10), np.float32)
+    data[10:30, 10:30, 2:8] = 1.0                       # a 40 x 40 x 36 mm block
+    png = _plot_rows([("a", data), ("b", data)], np.array([2.0, 2.0, 6.0]),
+                     tmp_path / "m.png")
+    pixels = np.asarray(Image.open(png))
+    assert pixels.shape == (480, 720)
+    sagittal = pixels[14:238, 12:236] > 128            # first panel of the first row
+    rows, cols = np.nonzero(sagittal)
+    height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+    assert abs(height / width - 36 / 40) < 0.05, (height, width)

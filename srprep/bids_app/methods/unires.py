@@ -105,7 +105,7 @@ def _memory_warnings(images: list[SourceImage], n_channels: int, settings) -> li
     """Compare the fit's working memory (from the headers' output grid) with --mem."""
     import nibabel as nib
 
-    from srprep.models.unires.fit import estimate_memory_gb, output_grid
+    from srprep.models.unires.grid import estimate_memory_gb, output_grid
 
     if not settings.mem_gb:
         return []

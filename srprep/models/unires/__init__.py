@@ -64,19 +64,25 @@ Deviations from the original, each deliberate:
     (cubic B-spline) onto the requested grid.  ``grid="mean"`` without a given grid
     keeps the reference's behaviour.
 
-Layout: ``fit`` (the entry point: inputs, settings, output grid, memory estimate),
+Layout: ``fit`` (the entry point: inputs, settings), ``grid`` (output grid, memory
+estimate; no torch),
 ``solver`` (ADMM/CG), ``projection`` (slice-profile forward model), ``prior`` (TV),
 ``rigid`` and ``interleave`` (in-fit corrections), ``meanspace`` (UniRes' grid rule),
 ``files`` (file-level co-registration, atlas grids, label maps), ``phantom`` (test
 phantoms).  Pydra tasks: :mod:`srprep.tasks.unires`; workflow:
 :mod:`srprep.pipelines.unires`; App adapter: :mod:`srprep.bids_app.methods.unires`.
 """
-#: public names, from :mod:`.fit` (the entry point is the function ``fit.fit``)
+#: public names, from :mod:`.fit` (the entry point is the function ``fit.fit``) and
+#: :mod:`.grid` (the grid rules and memory model, importable without torch)
 __all__ = ["InputImage", "Result", "Settings", "estimate_memory_gb", "output_grid"]
 
 
 def __getattr__(name: str):
     # lazy: ``srprep.models.unires.files`` and friends stay importable without torch
+    if name in ("estimate_memory_gb", "output_grid"):   # planning: no torch
+        from . import grid as _grid
+
+        return getattr(_grid, name)
     if name in __all__:
         from . import fit as _fit
 

@@ -1,0 +1,104 @@
+"""UniRes' output-grid rules and working-memory model, without torch.
+
+Why a module of its own: planning a run (the App's ``--mem`` check, the scheduler's
+memory estimate of a fit job) needs only headers and these rules; importing
+:mod:`.fit` would load torch (~1.3 s) in the App's main process for every UniRes run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .meanspace import mean_space
+
+
+def _voxel_sizes(affine):
+    return np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(0))
+
+
+#: output-grid rules: ``auto`` -- the lattice of the first input that already has the
+#: output voxel size (e.g. a 1 mm T1w for 1 mm outputs), else UniRes' mean space;
+#: ``mean`` -- always the mean space (the reference's behaviour).
+GRID_RULES = ("auto", "mean")
+
+
+def output_grid(affines, shapes, voxel_size, rule: str = "auto"
+                ) -> tuple[np.ndarray, tuple, str, str]:
+    """Output grid, mode (``sr``, ``denoise`` or ``identity``; UniRes 8.1) and where the
+    grid comes from (``input <i>`` or ``mean space``).
+
+    Why ``auto``: the reference's mean space has a sub-voxel phase set by the average of
+    the input affines, so its lattice matches no input.  When one input is already at the
+    output resolution, every output then has to be interpolated once more to overlay it
+    (or to be compared with it), which blurs away the gain: on the demo at 2 mm that extra
+    trilinear step cost UniRes 1.9 dB (T2w) and 3.2 dB (PDw) against the truth
+    (benchmarks/RESULTS.md).  On that
+    input's own lattice it is not resampled at all and the outputs overlay it voxel for
+    voxel, as users of ``space-T1w`` derivatives expect.
+    """
+    if rule not in GRID_RULES:
+        raise ValueError(f"grid rule must be one of {', '.join(GRID_RULES)}, got {rule!r}")
+    shapes = [tuple(int(d) for d in s[:3]) for s in shapes]
+    sizes = np.array([_voxel_sizes(a) for a in affines])
+    same_size = np.allclose(sizes, sizes[0], atol=1e-3)
+    if voxel_size is None or (np.isscalar(voxel_size) and voxel_size == 0):
+        voxel_size = sizes[0] if same_size else None
+    target = None if voxel_size is None else np.broadcast_to(np.asarray(voxel_size, float), (3,))
+    denoise = same_size and target is not None and np.allclose(sizes[0], target, atol=1e-3)
+    mode = "denoise" if denoise else "sr"
+    if denoise and all(np.allclose(a, affines[0], atol=1e-3) for a in affines) and \
+            all(s == shapes[0] for s in shapes):
+        return np.asarray(affines[0], float), shapes[0], "identity", "input 0"
+    if rule == "auto" and target is not None:
+        for i, (affine, size) in enumerate(zip(affines, sizes)):
+            if np.allclose(size, target, atol=1e-3):
+                return np.asarray(affine, float), shapes[i], mode, f"input {i}"
+    affine, shape = mean_space(affines, shapes, target)
+    return affine, shape, mode, "mean space"
+
+
+#: relative voxel-size difference under which an output grid "nearly coincides" in
+#: resolution with an input (see :func:`solve_lattice`)
+NEAR_SAME_SIZE = 0.15
+
+
+def solve_lattice(affines, target_affine, target_shape
+                  ) -> tuple[np.ndarray, tuple, int] | None:
+    """The lattice to solve on when the output grid nearly coincides in resolution with an
+    input but not in phase: ``(affine, shape, input index)``, else ``None``.
+
+    Why: sampled at the same spacing with a different phase, an input's voxel sees the
+    output's highest frequencies only through the average of neighbouring output voxels,
+    which cancels the alternating (Nyquist) pattern exactly for any symmetric profile.
+    That band is unobservable, the fit amplifies the input's noise into it, and the output
+    shows a checkerboard, or a moire of stripes when the spacings differ by a few percent
+    (``--common-output`` at the inputs' voxel size, whose similarity to the template
+    rescales them).  Solving on that input's own lattice (extended over the output's field
+    of view) and reslicing the result once (cubic B-spline) gives the output without it.
+    """
+    target_affine = np.asarray(target_affine, float)
+    target_size = np.sort(_voxel_sizes(target_affine))
+    corners = np.array([[i, j, k, 1.0] for i in (0, target_shape[0] - 1)
+                        for j in (0, target_shape[1] - 1) for k in (0, target_shape[2] - 1)]).T
+    near = [i for i, a in enumerate(affines)
+            if np.all(np.abs(target_size / np.sort(_voxel_sizes(a)) - 1) <= NEAR_SAME_SIZE)]
+    if not near:
+        return None
+    for index in near:
+        to_input = np.linalg.solve(np.asarray(affines[index], float), target_affine)
+        if (np.allclose(to_input[:3, :3], np.round(to_input[:3, :3]), atol=1e-3)
+                and np.allclose(to_input[:3, 3], np.round(to_input[:3, 3]), atol=0.05)):
+            return None                    # already on that input's lattice
+    index = near[0]
+    affine = np.asarray(affines[index], float)
+    ijk = (np.linalg.solve(affine, target_affine) @ corners)[:3]
+    lo = np.floor(ijk.min(axis=1)) - 1
+    hi = np.ceil(ijk.max(axis=1)) + 1
+    shift = np.eye(4)
+    shift[:3, 3] = lo
+    return affine @ shift, tuple(int(n) for n in hi - lo + 1), index
+
+
+def estimate_memory_gb(n_channels: int, n_images: int, n_voxels: int) -> float:
+    """Working memory of a fit: ~(7C + 11) float32 volumes on the output grid (y, z, w,
+    CG and difference buffers) plus ~4 per observation (sampling grid, mask, A'x)."""
+    return 4 * n_voxels * (7 * n_channels + 11 + 4 * n_images) / 2**30
