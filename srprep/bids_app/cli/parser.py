@@ -172,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("--output-grid", choices=["auto", "mean"], default="auto",
                     help="auto (default): reconstruct on the lattice of the first input that "
                          "already has the output voxel size (usually the T1w), so it is not "
-                         "interpolated and the outputs overlay it voxel for voxel; otherwise, "
-                         "and with 'mean', on UniRes' mean space of all inputs")
+                         "interpolated and the outputs overlay it voxel for voxel; otherwise "
+                         "on UniRes' mean space extended to hold every input's whole field "
+                         "of view; 'mean': UniRes' own mean space box")
     ur.add_argument("--crop", action="store_true",
                     help="output grid = the MNI152 box of --fov at --output-resolution, "
                          "without aligning the subject (for data already in MNI-like world "
