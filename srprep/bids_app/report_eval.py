@@ -105,6 +105,42 @@ def _summary_table(rows: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _recommendation_table(rows: list[dict]) -> str:
+    """Per contrast and slice thickness: the best method (mean PSNR over the cases), its
+    gain over cubic (dB, SSIM) and its cost, with the methods the App warned about (the
+    input lies outside the weights' training domain: species, voxel size, contrast)."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.get("thickness_mm") is not None and r.get("psnr") is not None:
+            groups[(r["suffix"], r["thickness_mm"])][r["method"]].append(r)
+    if not groups:
+        return ""
+    head = "".join(f"<th>{k}</th>" for k in (
+        "contrast", "thickness (mm)", "best method", "gain over cubic (dB)",
+        "gain over cubic (SSIM)", "its cost (s)", "outside their training domain"))
+    body = []
+    for (suffix, thick), by_method in sorted(groups.items()):
+        mean = {m: (_mean(r["psnr"] for r in sel), _mean(r["ssim"] for r in sel),
+                    _mean(r.get("seconds") for r in sel)) for m, sel in by_method.items()}
+        best = max(mean, key=lambda m: mean[m][0])
+        cubic = mean.get("cubic", (float("nan"),) * 3)
+        flagged = sorted(m for m, sel in by_method.items() if any(r.get("warning") for r in sel))
+        body.append(
+            f"<tr><td>{html.escape(suffix)}</td><td>{thick:g}</td>"
+            f"<td><b>{html.escape(best)}</b></td><td>{mean[best][0] - cubic[0]:+.2f}</td>"
+            f"<td>{mean[best][1] - cubic[1]:+.4f}</td><td>{mean[best][2]:.3g}</td>"
+            f"<td>{html.escape(', '.join(flagged)) or '-'}</td></tr>")
+    notes = sorted({f"{r['method']}: {r['warning']}" for r in rows if r.get("warning")})
+    shown = "".join(f"<li>{html.escape(n)}</li>" for n in notes[:10])
+    more = f"<li>... and {len(notes) - 10} more</li>" if len(notes) > 10 else ""
+    warn = (f"<p>Warnings of the App (the weights' training domain):</p><ul>{shown}{more}</ul>"
+            if notes else "")
+    return (f"<h2>Which method, for which data</h2><p>Per contrast and slice thickness, the "
+            f"method with the highest mean PSNR, its gain over cubic interpolation and its "
+            f"cost (seconds per case, through the App).</p>"
+            f"<table><tr>{head}</tr>{''.join(body)}</table>{warn}")
+
+
 def write_report(rows: list[dict], out: Path) -> Path:
     """``figures/*.png`` and ``index.html`` in ``out``."""
     figures = out / "figures"
@@ -116,5 +152,5 @@ def write_report(rows: list[dict], out: Path) -> Path:
             f"</h1><p>Means per contrast and method (metrics inside the brain mask; tissue "
             f"volume errors in % of the ground truth's). All cases: "
             f"<a href='evaluation.tsv'>evaluation.tsv</a>.</p>{_summary_table(rows)}"
-            f"<h2>Figures</h2>{imgs}</body></html>\n")
+            f"<h2>Figures</h2>{imgs}{_recommendation_table(rows)}</body></html>\n")
     return write_text(out / "index.html", page)

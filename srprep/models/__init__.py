@@ -2,5 +2,4 @@
 laid out the same way where it applies: ``network`` (or UniRes' solver), ``inference``
 (or ``fit``/``recon``), ``data``, ``train``, and the public API in its ``__init__``.
 Shared by the methods: the weights registry (:mod:`.weights`), windowed inference
-(:mod:`.sliding_window`), subject splits (:mod:`.subject_split`) and the on-grid runner
-used by the evaluation (:mod:`.ongrid`)."""
+(:mod:`.sliding_window`) and subject splits (:mod:`.subject_split`)."""

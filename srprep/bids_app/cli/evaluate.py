@@ -1,11 +1,15 @@
 """``srprep-eval``: how good is each method on *your* high-resolution data?
 
-For every selected isotropic image of a BIDS dataset (default: the demo's ground
-truth), thick-slice versions are synthesised over a grid of slice thicknesses, axes and
-noise levels (dMRI: angular subsets), every method reconstructs them on the original
-grid, and the results are scored inside the brain mask (PSNR, SSIM, NRMSE) and
-downstream (grey/white-matter volumes from a 3-class segmentation).  Output: a tidy
-``evaluation.tsv``, plots and ``index.html``.
+For every session of a BIDS dataset with isotropic images (default: the demo's ground
+truth), thick-slice acquisitions are simulated over a grid of slice thicknesses, axes,
+noise levels, slice profiles and gaps -- all contrasts of a session degraded alike, those
+named by ``--keep-iso`` given unchanged -- and written as a BIDS dataset with one
+participant per case.  The App itself then runs every method on it (one graph, the same
+workflows and options as ``srprep``), so what is scored is exactly what users get; each
+output is scored on its truth's grid (resampled trilinearly when it lies elsewhere)
+inside the brain mask (PSNR, SSIM, NRMSE) and downstream (grey/white-matter volumes from
+a 3-class segmentation).  dMRI: angular subsets, predicted by spherical harmonics.
+Output: a tidy ``evaluation.tsv``, plots and ``index.html``.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import argparse
 import itertools
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from srprep.core.atomic import write_text
@@ -23,8 +28,9 @@ FULL = {"thickness": [2.0, 3.0, 4.0, 5.0], "axes": [0, 1, 2], "noise": [0.0, 0.0
         "factors": [2, 3]}
 QUICK = {"thickness": [4.0], "axes": [2], "noise": [0.03], "factors": [2]}
 COLUMNS = ["participant", "session", "image", "suffix", "method", "axis", "thickness_mm",
-           "noise", "angular_factor", "psnr", "ssim", "nrmse", "rmse", "gm_ml_truth", "gm_ml",
-           "gm_error_pct", "wm_ml_truth", "wm_ml", "wm_error_pct", "seconds"]
+           "noise", "profile", "gap_mm", "degraded", "kept", "angular_factor", "psnr", "ssim",
+           "nrmse", "rmse", "gm_ml_truth", "gm_ml", "gm_error_pct", "wm_ml_truth", "wm_ml",
+           "wm_error_pct", "seconds", "case", "warning"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "ground truth)")
     p.add_argument("--participant-label", nargs="+", default=[])
     p.add_argument("--methods", nargs="+", default=["linear", "cubic", "unires"],
-                   help="anatomical methods (linear and cubic are always included)")
+                   metavar="METHOD",
+                   help=f"anatomical methods, run through the App's workflows (linear and "
+                        f"cubic are always included): {', '.join(ANAT_METHODS)}")
+    p.add_argument("--keep-iso", nargs="+", default=[], metavar="SUFFIX",
+                   help="contrasts given to the methods at full resolution instead of "
+                        "degraded (e.g. T1w: BABY-AI's and multi-contrast UniRes' "
+                        "isotropic T1w); they are not scored")
+    p.add_argument("--profile", nargs="+", choices=["box", "gauss"], default=["box"],
+                   help="slice profiles of the simulated acquisitions")
+    p.add_argument("--gap", nargs="+", type=float, default=[0.0], metavar="MM",
+                   help="slice gaps (mm)")
+    p.add_argument("--weights-dir", type=Path, default=None,
+                   help="weights for the learned methods (as srprep --weights-dir)")
     p.add_argument("--angular-methods", nargs="+", default=["sh"])
     p.add_argument("--thickness", nargs="+", type=float, default=None, metavar="MM")
     p.add_argument("--axes", nargs="+", type=int, choices=[0, 1, 2], default=None)
@@ -74,36 +92,197 @@ def _grid(opts) -> dict:
             "factors": opts.angular_factors or base["factors"]}
 
 
-def _anat_rows(opts, grid, sub, ses, path, suffix, cache) -> list[dict]:
+#: anatomical methods srprep-eval runs (through the App's own workflows)
+ANAT_METHODS = ("linear", "cubic", "unires", "babyai", "easysr")
+
+
+@dataclass
+class Case:
+    """One degraded session: a participant of the degraded dataset the App runs on."""
+
+    participant: str
+    session: str
+    label: str                       #: its participant label in the degraded dataset
+    axis: int
+    thickness: float
+    noise: float
+    profile: str
+    gap: float
+    voxel: float                     #: the truth's voxel size: the App's --vx
+    truths: dict[str, Path]          #: suffix -> ground truth (the degraded contrasts)
+    kept: list[str] = field(default_factory=list)   #: contrasts given at full resolution
+
+
+def _sessions(images) -> dict[tuple[str, str], dict[str, Path]]:
+    """(participant, session) -> {suffix: isotropic image} of the anatomical images."""
     from srprep.core.nifti import check_header
-    from srprep.pipelines.evaluation import AnatomicalCase
 
-    from .. import engine
+    found: dict[tuple[str, str], dict[str, Path]] = {}
+    for sub, ses, path, suffix, datatype in images:
+        if datatype != "anat":
+            continue
+        zooms = check_header(path).zooms[:3]
+        if max(zooms) > 1.1 * min(zooms):
+            log.warning("%s is not isotropic (%s mm): not a ground truth", path.name,
+                        " x ".join(f"{z:g}" for z in zooms))
+            continue
+        found.setdefault((sub, ses), {}).setdefault(suffix, path)
+    return found
 
-    voxel = min(check_header(path).zooms)
-    methods = list(dict.fromkeys(["linear", "cubic", *opts.methods]))
-    cases = [c for c in itertools.product(grid["axes"], grid["thickness"], grid["noise"], methods)
-             if c[1] > voxel * 1.01]
+
+def _cases(opts, grid, sessions) -> list[Case]:
+    cases = []
+    for (sub, ses), truths in sessions.items():
+        from srprep.core.nifti import check_header
+
+        kept = [s for s in opts.keep_iso if s in truths]
+        degraded = {s: p for s, p in truths.items() if s not in kept}
+        if not degraded:
+            continue
+        voxel = min(min(check_header(p).zooms[:3]) for p in truths.values())
+        combos = itertools.product(grid["axes"], grid["thickness"], grid["noise"],
+                                   opts.profile, opts.gap)
+        for k, (axis, thick, noise, profile, gap) in enumerate(
+                c for c in combos if c[1] > voxel * 1.01):
+            cases.append(Case(sub, ses, f"{sub}c{k:03d}", axis, thick, noise, profile, gap,
+                              voxel, degraded, kept))
+    return cases
+
+
+def _degraded_dataset(cases: list[Case], sessions, root: Path) -> Path:
+    """A BIDS dataset with one participant per case: the degraded contrasts (seeded
+    Rician noise) and, unchanged, the contrasts kept at full resolution."""
+    import shutil
+
+    from srprep.core.atomic import write_json
+    from srprep.core.synth import degrade_file
+
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    write_json(root / "dataset_description.json",
+               {"Name": "srprep-eval degraded cases", "BIDSVersion": "1.10.0",
+                "DatasetType": "raw"})
+    for case in cases:
+        anat = root / f"sub-{case.label}" / (f"ses-{case.session}" if case.session else "") / "anat"
+        anat.mkdir(parents=True, exist_ok=True)
+        stem = f"sub-{case.label}" + (f"_ses-{case.session}" if case.session else "")
+        for i, (suffix, truth) in enumerate(sorted(case.truths.items())):
+            info = degrade_file(truth, anat / f"{stem}_{suffix}.nii.gz", axis=case.axis,
+                                thickness=case.thickness, noise=case.noise,
+                                seed=1000 * int(case.label[-3:]) + i, profile=case.profile,
+                                gap=case.gap)
+            write_json(anat / f"{stem}_{suffix}.json",
+                       {"SliceThickness": case.thickness, "srprep-eval": info})
+        for suffix in case.kept:
+            src = sessions[(case.participant, case.session)][suffix]
+            shutil.copyfile(src, anat / f"{stem}_{suffix}.nii.gz")
+    return root
+
+
+def _on_truth_grid(estimate: Path, truth: Path, out: Path) -> Path:
+    """The estimate on the truth's grid: as it is when it lies there, else resampled
+    (trilinear), as a user overlaying it on the truth would."""
+    from srprep.core.register import same_grid
+    from srprep.core.resample import resample_to_reference_file
+
+    if same_grid(estimate, truth, atol=1e-3):
+        return estimate
+    return resample_to_reference_file(estimate, truth, out, order=1, mode="nearest")
+
+
+def _cost(method: dict, app_work: Path, label: str) -> float | None:
+    """A method's seconds for one case: its tasks' wall times in this run, or, when its
+    results were reused from the App's cache, as recorded when they were computed (every
+    job folder of the method's cache)."""
+    import json
+
+    from ..workers import USAGE_FILE
+
+    records = method.get("resources") or []
+    if not records:
+        for path in app_work.glob(f"*/sub-{label}/{method['name']}/*/{USAGE_FILE}"):
+            try:
+                rec = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if rec.get("ok") and (path.parent / "_result.pklz").exists():
+                records.append(rec)
+    if not records:
+        return method.get("seconds")
+    return round(sum(float(r["seconds"]) for r in records), 2)
+
+
+def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
+    """Degrade every session, run the App (its own workflows, one graph) on the degraded
+    dataset with every method, and score each output against its truth."""
+    import json
+
+    from srprep.core.evaluate import score_files
+    from srprep.core.mask import brain_mask_file
+
+    from ..naming import BIDSName
+    from .run import main as srprep_main
+
+    sessions = _sessions(images)
+    cases = _cases(opts, grid, sessions)
     if not cases:
-        log.warning("%s: no slice thickness above its voxel size %.2f mm", path.name, voxel)
+        log.warning("no anatomical case: no isotropic image with a slice thickness above "
+                    "its voxel size")
         return []
-    axes, thick, noise, meth = (list(x) for x in zip(*cases))
-    task = AnatomicalCase(truth=str(path), contrast=suffix, source_name=path.name,
-                          segment=not opts.no_segmentation,
-                          options={"max_iter": opts.max_iter}).split(
-        ("axis", "thickness", "noise", "method"), axis=axes, thickness=thick, noise=noise,
-        method=meth)
-    out = engine.run(task, cache, worker="cf", n_procs=opts.nprocs)
-    if not out.ok:
-        raise RuntimeError(f"{path.name}: {out.error}")
-    rows = []
-    for i, (axis, t, n, m) in enumerate(cases):
-        row = {"participant": sub, "session": ses, "image": path.name, "suffix": suffix,
-               "method": m, "axis": axis, "thickness_mm": t, "noise": n,
-               "seconds": out.outputs.info[i].get("seconds"), "truth": str(path),
-               "estimate": str(out.outputs.estimate[i])}
-        row.update(out.outputs.metrics[i])
-        rows.append(row)
+    methods = list(dict.fromkeys(["linear", "cubic", *opts.methods]))
+    bids = _degraded_dataset(cases, sessions, work / "eval-bids")
+    derivatives, scored = work / "eval-app", work / "eval-scored"
+    scored.mkdir(parents=True, exist_ok=True)
+    for voxel in sorted({c.voxel for c in cases}):
+        labels = [c.label for c in cases if c.voxel == voxel]
+        argv = [str(bids), str(derivatives), "participant", "-w", str(work / "app"),
+                "--method", *methods, "--vx", f"{voxel:g}", "--nprocs", str(opts.nprocs),
+                "--omp-nthreads", "1", "--skip-bids-validation", "--max-iter",
+                str(opts.max_iter), "--participant-label", *labels]
+        if opts.weights_dir:
+            argv += ["--weights-dir", str(opts.weights_dir)]
+        log.info("srprep on %d degraded case(s) at %g mm: %s", len(labels), voxel,
+                 " ".join(methods))
+        if srprep_main(argv) == 2:
+            raise RuntimeError("srprep could not run on the degraded cases (see above)")
+    masks: dict[Path, Path] = {}
+    rows, failures = [], []
+    for case in cases:
+        status = json.loads((derivatives / "logs" / f"sub-{case.label}_status.json")
+                            .read_text())
+        failures += [f"{case.label}: {e}" for e in status.get("errors", [])]
+        for method in status.get("methods", []):
+            for output in method.get("outputs", []):
+                path = derivatives / output["output"]
+                suffix = BIDSName.parse(path.name).suffix
+                truth = case.truths.get(suffix)
+                if truth is None:        # a contrast kept at full resolution, a label map
+                    continue
+                if truth not in masks:
+                    masks[truth] = scored / f"mask_{case.participant}_{case.session}_{suffix}.nii.gz"
+                    brain_mask_file(truth, masks[truth])
+                estimate = _on_truth_grid(path, truth, scored / (
+                    f"{case.label}_{method['name']}_{suffix}.nii.gz"))
+                row = {"participant": case.participant, "session": case.session,
+                       "image": truth.name, "suffix": suffix, "method": method["name"],
+                       "axis": case.axis, "thickness_mm": case.thickness,
+                       "noise": case.noise, "profile": case.profile, "gap_mm": case.gap,
+                       "degraded": ",".join(sorted(case.truths)),
+                       "kept": ",".join(case.kept), "case": case.label,
+                       "seconds": _cost(method, work / "app", case.label),
+                       "truth": str(truth),
+                       "estimate": str(estimate)}
+                names = [Path(i).name for i in output.get("inputs", [])]
+                row["warning"] = "; ".join(   # the App's "outside the training domain"
+                    w.split(": ", 2)[-1] for w in status.get("warnings", [])
+                    if w.startswith(f"{method['name']}: ")
+                    and any(f": {n}: " in f"{w}" for n in names)) or None
+                row.update(score_files(truth, estimate, masks[truth], contrast=suffix,
+                                       segment=not opts.no_segmentation))
+                rows.append(row)
+    if failures:
+        raise RuntimeError(f"{len(failures)} case(s) failed; first: {failures[0]}")
     return rows
 
 
@@ -140,6 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     opts = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
+    unknown = [m for m in opts.methods if m not in ANAT_METHODS]
+    if unknown:
+        print(f"srprep-eval: error: cannot evaluate {', '.join(unknown)} on anatomical "
+              f"images; choose from {', '.join(ANAT_METHODS)}", file=sys.stderr)
+        return 2
+    if "babyai" in opts.methods and "T1w" not in opts.keep_iso:
+        print("srprep-eval: error: babyai needs the isotropic T1w: add --keep-iso T1w",
+              file=sys.stderr)
+        return 2
     out = opts.output_dir.resolve()
     work = (opts.work_dir or out / "work").resolve()
     from .. import engine
@@ -158,16 +346,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"srprep-eval: error: not a BIDS dataset: {bids}", file=sys.stderr)
         return 2
     grid, rows = _grid(opts), []
-    for sub, ses, path, suffix, datatype in _images(bids.resolve(), opts.participant_label):
-        cache = work / "eval-cache" / f"sub-{sub}"
-        try:
-            if datatype == "anat":
-                rows += _anat_rows(opts, grid, sub, ses, path, suffix, cache)
-            elif not opts.no_dwi:
-                rows += _dwi_rows(opts, grid, sub, ses, path, cache)
-        except (RuntimeError, ValueError) as exc:
-            print(f"srprep-eval: {exc}", file=sys.stderr)
-            return 1
+    images = list(_images(bids.resolve(), opts.participant_label))
+    try:
+        rows += _anat_rows(opts, grid, images, work)
+        for sub, ses, path, suffix, datatype in images:
+            if datatype == "dwi" and not opts.no_dwi:
+                rows += _dwi_rows(opts, grid, sub, ses, path,
+                                  work / "eval-cache" / f"sub-{sub}")
+    except (RuntimeError, ValueError) as exc:
+        print(f"srprep-eval: {exc}", file=sys.stderr)
+        return 1
     if not rows:
         print("srprep-eval: error: no images to evaluate", file=sys.stderr)
         return 2
