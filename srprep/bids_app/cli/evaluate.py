@@ -48,10 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="contrasts given to the methods at full resolution instead of "
                         "degraded (e.g. T1w: BABY-AI's and multi-contrast UniRes' "
                         "isotropic T1w); they are not scored")
+    p.add_argument("--mixed-axes", action="store_true",
+                   help="degrade the contrasts of a session along different axes "
+                        "(sagittal, coronal, axial in turn from each --axes value)")
     p.add_argument("--profile", nargs="+", choices=["box", "gauss"], default=["box"],
                    help="slice profiles of the simulated acquisitions")
     p.add_argument("--gap", nargs="+", type=float, default=[0.0], metavar="MM",
                    help="slice gaps (mm)")
+    p.add_argument("--unires-grid", choices=["auto", "mean", "inputs"], default="auto",
+                   help="UniRes' output grid (srprep --output-grid)")
     p.add_argument("--weights-dir", type=Path, default=None,
                    help="weights for the learned methods (as srprep --weights-dir)")
     p.add_argument("--angular-methods", nargs="+", default=["sh"])
@@ -93,7 +98,9 @@ def _grid(opts) -> dict:
 
 
 #: anatomical methods srprep-eval runs (through the App's own workflows)
-ANAT_METHODS = ("linear", "cubic", "unires", "babyai", "easysr")
+ANAT_METHODS = ("linear", "cubic", "unires", "unires-single", "babyai", "easysr")
+#: ``unires-single``: UniRes on each degraded contrast alone (the App run on one-contrast
+#: copies of every case), to measure what fitting the contrasts jointly adds
 
 
 @dataclass
@@ -111,6 +118,11 @@ class Case:
     voxel: float                     #: the truth's voxel size: the App's --vx
     truths: dict[str, Path]          #: suffix -> ground truth (the degraded contrasts)
     kept: list[str] = field(default_factory=list)   #: contrasts given at full resolution
+    axes: dict[str, int] = field(default_factory=dict)   #: thick axis of each contrast
+
+    def single(self, suffix: str) -> str:
+        """Label of the one-contrast copy of this case (``unires-single``)."""
+        return f"{self.label}s{sorted(self.truths).index(suffix)}"
 
 
 def _sessions(images) -> dict[tuple[str, str], dict[str, Path]]:
@@ -144,14 +156,19 @@ def _cases(opts, grid, sessions) -> list[Case]:
                                    opts.profile, opts.gap)
         for k, (axis, thick, noise, profile, gap) in enumerate(
                 c for c in combos if c[1] > voxel * 1.01):
+            # --mixed-axes: the contrasts' thick axes differ (sagittal, coronal, axial in
+            # turn), as in a clinical protocol, the case UniRes' joint prior is made for
+            axes = {sfx: (axis + i) % 3 if opts.mixed_axes else axis
+                    for i, sfx in enumerate(sorted(degraded))}
             cases.append(Case(sub, ses, f"{sub}c{k:03d}", axis, thick, noise, profile, gap,
-                              voxel, degraded, kept))
+                              voxel, degraded, kept, axes))
     return cases
 
 
-def _degraded_dataset(cases: list[Case], sessions, root: Path) -> Path:
+def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = False) -> Path:
     """A BIDS dataset with one participant per case: the degraded contrasts (seeded
-    Rician noise) and, unchanged, the contrasts kept at full resolution."""
+    Rician noise) and, unchanged, the contrasts kept at full resolution; with ``single``,
+    also one participant per case and degraded contrast holding that image alone."""
     import shutil
 
     from srprep.core.atomic import write_json
@@ -168,7 +185,7 @@ def _degraded_dataset(cases: list[Case], sessions, root: Path) -> Path:
         anat.mkdir(parents=True, exist_ok=True)
         stem = f"sub-{case.label}" + (f"_ses-{case.session}" if case.session else "")
         for i, (suffix, truth) in enumerate(sorted(case.truths.items())):
-            info = degrade_file(truth, anat / f"{stem}_{suffix}.nii.gz", axis=case.axis,
+            info = degrade_file(truth, anat / f"{stem}_{suffix}.nii.gz", axis=case.axes[suffix],
                                 thickness=case.thickness, noise=case.noise,
                                 seed=1000 * int(case.label[-3:]) + i, profile=case.profile,
                                 gap=case.gap)
@@ -177,6 +194,13 @@ def _degraded_dataset(cases: list[Case], sessions, root: Path) -> Path:
         for suffix in case.kept:
             src = sessions[(case.participant, case.session)][suffix]
             shutil.copyfile(src, anat / f"{stem}_{suffix}.nii.gz")
+        for suffix in sorted(case.truths) if single else ():
+            label = case.single(suffix)
+            alone = root / f"sub-{label}" / anat.relative_to(root / f"sub-{case.label}")
+            alone.mkdir(parents=True, exist_ok=True)
+            one = stem.replace(f"sub-{case.label}", f"sub-{label}", 1)
+            for ext in (".nii.gz", ".json"):   # the very same degraded image
+                shutil.copyfile(anat / f"{stem}_{suffix}{ext}", alone / f"{one}_{suffix}{ext}")
     return root
 
 
@@ -231,28 +255,36 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
                     "its voxel size")
         return []
     methods = list(dict.fromkeys(["linear", "cubic", *opts.methods]))
-    bids = _degraded_dataset(cases, sessions, work / "eval-bids")
+    single = "unires-single" in methods
+    methods = [m for m in methods if m != "unires-single"]
+    bids = _degraded_dataset(cases, sessions, work / "eval-bids", single)
     derivatives, scored = work / "eval-app", work / "eval-scored"
     scored.mkdir(parents=True, exist_ok=True)
-    for voxel in sorted({c.voxel for c in cases}):
-        labels = [c.label for c in cases if c.voxel == voxel]
-        argv = [str(bids), str(derivatives), "participant", "-w", str(work / "app"),
-                "--method", *methods, "--vx", f"{voxel:g}", "--nprocs", str(opts.nprocs),
-                "--omp-nthreads", "1", "--skip-bids-validation", "--max-iter",
-                str(opts.max_iter), "--participant-label", *labels]
-        if opts.weights_dir:
-            argv += ["--weights-dir", str(opts.weights_dir)]
-        log.info("srprep on %d degraded case(s) at %g mm: %s", len(labels), voxel,
-                 " ".join(methods))
-        if srprep_main(argv) == 2:
-            raise RuntimeError("srprep could not run on the degraded cases (see above)")
+    runs = [(methods, {c.label: (c, None) for c in cases})]
+    if single:
+        runs.append((["unires"], {c.single(sfx): (c, sfx) for c in cases for sfx in c.truths}))
+    for run_methods, labelled in runs:
+        for voxel in sorted({c.voxel for c, _ in labelled.values()}):
+            labels = [label for label, (c, _) in labelled.items() if c.voxel == voxel]
+            argv = [str(bids), str(derivatives), "participant", "-w", str(work / "app"),
+                    "--method", *run_methods, "--vx", f"{voxel:g}", "--nprocs",
+                    str(opts.nprocs), "--omp-nthreads", "1", "--skip-bids-validation",
+                    "--max-iter", str(opts.max_iter), "--participant-label", *labels]
+            if opts.weights_dir:
+                argv += ["--weights-dir", str(opts.weights_dir)]
+            if "unires" in run_methods:
+                argv += ["--output-grid", opts.unires_grid]
+            log.info("srprep on %d degraded case(s) at %g mm: %s", len(labels), voxel,
+                     " ".join(run_methods))
+            if srprep_main(argv) == 2:
+                raise RuntimeError("srprep could not run on the degraded cases (see above)")
     masks: dict[Path, Path] = {}
     rows, failures = [], []
-    for case in cases:
-        status = json.loads((derivatives / "logs" / f"sub-{case.label}_status.json")
-                            .read_text())
-        failures += [f"{case.label}: {e}" for e in status.get("errors", [])]
+    for label, (case, alone) in [item for _, labelled in runs for item in labelled.items()]:
+        status = json.loads((derivatives / "logs" / f"sub-{label}_status.json").read_text())
+        failures += [f"{label}: {e}" for e in status.get("errors", [])]
         for method in status.get("methods", []):
+            name = "unires-single" if alone else method["name"]
             for output in method.get("outputs", []):
                 path = derivatives / output["output"]
                 suffix = BIDSName.parse(path.name).suffix
@@ -263,14 +295,14 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
                     masks[truth] = scored / f"mask_{case.participant}_{case.session}_{suffix}.nii.gz"
                     brain_mask_file(truth, masks[truth])
                 estimate = _on_truth_grid(path, truth, scored / (
-                    f"{case.label}_{method['name']}_{suffix}.nii.gz"))
+                    f"{label}_{name}_{suffix}.nii.gz"))
                 row = {"participant": case.participant, "session": case.session,
-                       "image": truth.name, "suffix": suffix, "method": method["name"],
-                       "axis": case.axis, "thickness_mm": case.thickness,
+                       "image": truth.name, "suffix": suffix, "method": name,
+                       "axis": case.axes[suffix], "thickness_mm": case.thickness,
                        "noise": case.noise, "profile": case.profile, "gap_mm": case.gap,
                        "degraded": ",".join(sorted(case.truths)),
                        "kept": ",".join(case.kept), "case": case.label,
-                       "seconds": _cost(method, work / "app", case.label),
+                       "seconds": _cost(method, work / "app", label),
                        "truth": str(truth),
                        "estimate": str(estimate)}
                 names = [Path(i).name for i in output.get("inputs", [])]

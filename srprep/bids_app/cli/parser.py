@@ -169,12 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="with --common-output: align rigidly (6 parameters) instead of the "
                          "default 7-parameter similarity (rigid + isotropic scale, as UniRes' "
                          "reference), which resizes every head to the template's size")
-    ur.add_argument("--output-grid", choices=["auto", "mean"], default="auto",
+    ur.add_argument("--output-grid", choices=["auto", "mean", "inputs"], default="auto",
                     help="auto (default): reconstruct on the lattice of the first input that "
                          "already has the output voxel size (usually the T1w), so it is not "
                          "interpolated and the outputs overlay it voxel for voxel; otherwise "
                          "on UniRes' mean space extended to hold every input's whole field "
-                         "of view; 'mean': UniRes' own mean space box")
+                         "of view; 'mean': UniRes' own mean space box; 'inputs': as auto, with "
+                         "the mean space moved, axis by axis, onto the lattice the inputs "
+                         "sample at the output voxel size (thick stacks along different "
+                         "axes: no output is interpolated again to overlay an input)")
     ur.add_argument("--crop", action="store_true",
                     help="output grid = the MNI152 box of --fov at --output-resolution, "
                          "without aligning the subject (for data already in MNI-like world "

@@ -330,3 +330,30 @@ def test_auto_mean_space_holds_every_input_field_of_view():
     a1, s1, _, _ = output_grid([ras, ras], [(40, 40, 40), (40, 40, 40)], 2.0, "auto")
     a2, s2, _, _ = output_grid([ras, ras], [(40, 40, 40), (40, 40, 40)], 2.0, "mean")
     assert s1[0] >= s2[0] and np.allclose(np.linalg.solve(a2, a1)[:3, 3] % 1, 0, atol=1e-9)
+
+
+def test_inputs_grid_lands_on_the_lattice_of_differently_thick_stacks():
+    """Three stacks of one session, thick along x, y and z, each sampling its two other
+    axes on one 4 mm lattice: the mean space is offset from that lattice by a fraction of
+    a voxel on every axis; ``inputs`` moves it there (whole-voxel offsets from every
+    input along its fine axes), keeping the orientation, and holds every input."""
+    from srprep.models.unires.grid import output_grid
+
+    base = np.diag([4.0, 4.0, 4.0, 1.0])
+    base[:3, 3] = [-77.0, -112.0, -71.0]
+    affines, shapes = [], []
+    for axis in range(3):
+        a = base.copy()
+        a[axis, axis] = 8.0
+        a[axis, 3] += 2.0           # the thick slice centre between two fine voxels
+        affines.append(a)
+        shapes.append(tuple(20 if k == axis else (39, 48, 40)[k] for k in range(3)))
+    mean_affine, _, _, _ = output_grid(affines, shapes, 4.0)
+    phase = np.linalg.solve(base, mean_affine)[:3, 3] % 1
+    assert np.all(np.minimum(phase, 1 - phase) > 0.1)        # off the lattice
+    affine, shape, _, source = output_grid(affines, shapes, 4.0, "inputs")
+    assert source.startswith("mean space, lattice of")
+    np.testing.assert_allclose(affine[:3, :3], base[:3, :3], atol=1e-9)
+    offset = np.linalg.solve(base, affine)[:3, 3]
+    np.testing.assert_allclose(offset, np.round(offset), atol=1e-9)
+    assert all(s >= n for s, n in zip(shape, (39, 48, 40)))
