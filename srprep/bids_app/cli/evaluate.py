@@ -143,10 +143,12 @@ def _sessions(images) -> dict[tuple[str, str], dict[str, Path]]:
 
 
 def _cases(opts, grid, sessions) -> list[Case]:
+    """Every (axis, thickness, noise, profile, gap) case of every session whose thickness
+    exceeds the truth's voxel size."""
+    from srprep.core.nifti import check_header
+
     cases = []
     for (sub, ses), truths in sessions.items():
-        from srprep.core.nifti import check_header
-
         kept = [s for s in opts.keep_iso if s in truths]
         degraded = {s: p for s, p in truths.items() if s not in kept}
         if not degraded:
