@@ -71,3 +71,41 @@ def real_pair(resolution: float = 1.76, thickness: float = 5.28, axis: int = 1):
         coarse, coarse_affine = thick_slices(coarse, coarse_affine, axis=ax, thickness=2 * h)
     return (truth, affine), {"T1w": (thick, thick_affine), "PDw": (pd_data, pd_affine),
                              "PDw2x": (coarse, coarse_affine)}
+
+
+def flipped(data: np.ndarray, affine: np.ndarray, axes) -> tuple[np.ndarray, np.ndarray]:
+    """The same voxels in world space, stored with voxel ``axes`` reversed (RAS -> LAS...)."""
+    flip = np.eye(4)
+    for axis in axes:
+        data = np.flip(data, axis)
+        flip[axis, axis], flip[axis, 3] = -1.0, data.shape[axis] - 1
+    return np.ascontiguousarray(data), affine @ flip
+
+
+def write_anat_dataset(bids: Path, images: dict, name: str) -> Path:
+    """A raw BIDS dataset of anatomical images, ``{(participant, suffix): (data, affine)}``,
+    each with its qform and sform set to ``affine`` and an empty sidecar."""
+    bids.mkdir(parents=True, exist_ok=True)
+    (bids / "dataset_description.json").write_text(
+        f'{{"Name": "{name}", "BIDSVersion": "1.10.0"}}')
+    for (label, suffix), (data, affine) in images.items():
+        anat = bids / f"sub-{label}" / "anat"
+        anat.mkdir(parents=True, exist_ok=True)
+        img = nib.Nifti1Image(data, affine)
+        img.set_qform(affine, 1)
+        img.set_sform(affine, 1)
+        nib.save(img, anat / f"sub-{label}_{suffix}.nii.gz")
+        (anat / f"sub-{label}_{suffix}.json").write_text("{}")
+    return bids
+
+
+def overlay_correlation(x: np.ndarray, src_affine, y: np.ndarray, out_affine,
+                        min_voxels: int = 5000) -> float:
+    """Correlation, inside the input's head, of an output ``y`` pulled back (trilinear)
+    onto the input ``x``'s grid through the two affines (world space)."""
+    from srprep.core.resample import resample
+
+    back = resample(np.asarray(y, np.float32), out_affine, src_affine, x.shape, order=1)
+    head = (x > 0.1 * x.max()) & (back > 0)
+    assert head.sum() > min_voxels
+    return float(np.corrcoef(x[head], back[head])[0, 1])

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from srprep.bids_app.cli.run import main
-from srprep.core.resample import resample
 from srprep.core.synth import thick_slices
-from tests.helpers import REAL, SHARED, needs_files, real_pair
+from tests.helpers import (REAL, SHARED, needs_files, overlay_correlation, real_pair,
+                           write_anat_dataset)
 
 
 def _reduced(name: str, factors: dict[int, int]):
@@ -30,17 +30,9 @@ def _reduced(name: str, factors: dict[int, int]):
 @pytest.fixture(scope="module")
 def session(tmp_path_factory):
     root = tmp_path_factory.mktemp("realpair")
-    anat = root / "bids" / "sub-chris" / "anat"
-    anat.mkdir(parents=True)
-    (root / "bids" / "dataset_description.json").write_text(json.dumps(
-        {"Name": "real T1w + PD pair (tests/data/real)", "BIDSVersion": "1.10.0"}))
-    for suffix, (data, affine) in {"T1w": _reduced("chris_t1", {0: 3, 1: 3, 2: 3}),
-                                   "PDw": _reduced("chris_PD", {0: 3, 1: 3})}.items():
-        img = nib.Nifti1Image(data, affine)
-        img.set_qform(affine, 1)
-        img.set_sform(affine, 1)
-        nib.save(img, anat / f"sub-chris_{suffix}.nii.gz")
-        (anat / f"sub-chris_{suffix}.json").write_text("{}")
+    write_anat_dataset(root / "bids", {("chris", "T1w"): _reduced("chris_t1", {0: 3, 1: 3, 2: 3}),
+                                       ("chris", "PDw"): _reduced("chris_PD", {0: 3, 1: 3})},
+                       "real T1w + PD pair (tests/data/real)")
     assert main([str(root / "bids"), str(root / "out"), "participant", "-w",
                  str(root / "work"), "--method", "cubic", "unires", "--vx", "2.64",
                  "--nprocs", "2", "--omp-nthreads", "1", "--skip-bids-validation"]) == 0
@@ -55,11 +47,7 @@ def _load(path):
 def _overlay(x, src_img, y, out_affine, affine=None) -> float:
     """Correlation, inside the input's head, of an output pulled back onto the input's
     grid (through ``affine``, the input's header by default)."""
-    back = resample(y.astype(np.float32), out_affine,
-                    src_img.affine if affine is None else affine, src_img.shape, order=1)
-    head = (x > 0.1 * x.max()) & (back > 0)
-    assert head.sum() > 5000
-    return float(np.corrcoef(x[head], back[head])[0, 1])
+    return overlay_correlation(x, src_img.affine if affine is None else affine, y, out_affine)
 
 
 @pytest.mark.parametrize("suffix", ["T1w", "PDw"])
@@ -111,15 +99,8 @@ def test_official_easysr_on_a_real_thick_t1(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     (_, _), inputs = real_pair(1.76, 5.28, 1)
     thick, affine = inputs["T1w"]
+    write_anat_dataset(tmp_path / "bids", {("chris", "T1w"): (thick, affine)}, "real thick T1w")
     anat = tmp_path / "bids" / "sub-chris" / "anat"
-    anat.mkdir(parents=True)
-    (tmp_path / "bids" / "dataset_description.json").write_text(json.dumps(
-        {"Name": "real thick T1w", "BIDSVersion": "1.10.0"}))
-    img = nib.Nifti1Image(thick, affine)
-    img.set_qform(affine, 1)
-    img.set_sform(affine, 1)
-    nib.save(img, anat / "sub-chris_T1w.nii.gz")
-    (anat / "sub-chris_T1w.json").write_text("{}")
     weights = tmp_path / "weights" / "easysr"
     weights.mkdir(parents=True)
     for f in EASYSR_DIR.glob("*.pth"):

@@ -311,7 +311,7 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
                 row["warning"] = "; ".join(   # the App's "outside the training domain"
                     w.split(": ", 2)[-1] for w in status.get("warnings", [])
                     if w.startswith(f"{method['name']}: ")
-                    and any(f": {n}: " in f"{w}" for n in names)) or None
+                    and any(f": {n}: " in w for n in names)) or None
                 row.update(score_files(truth, estimate, masks[truth], contrast=suffix,
                                        segment=not opts.no_segmentation))
                 rows.append(row)
