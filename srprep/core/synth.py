@@ -52,7 +52,7 @@ def slice_profile_weights(n_in: int, centres: np.ndarray, width_vox: float,
     """(n_slices, n_in) weights of each input voxel in each thick slice (rows sum to 1).
 
     ``box`` integrates a rectangle of width ``width_vox`` over each voxel's extent;
-    ``gaussian`` samples a Gaussian with FWHM ``width_vox`` at voxel centres.
+    ``gaussian`` (or ``gauss``, UniRes' name) samples a Gaussian with FWHM ``width_vox`` at voxel centres.
     """
     i = np.arange(n_in)[None, :]
     c = np.asarray(centres)[:, None]
@@ -60,7 +60,7 @@ def slice_profile_weights(n_in: int, centres: np.ndarray, width_vox: float,
         lo = np.maximum(i - 0.5, c - width_vox / 2)
         hi = np.minimum(i + 0.5, c + width_vox / 2)
         w = np.clip(hi - lo, 0.0, None)
-    elif profile == "gaussian":
+    elif profile in ("gaussian", "gauss"):
         sigma = width_vox / np.sqrt(8 * np.log(2))
         w = np.exp(-0.5 * ((i - c) / sigma) ** 2)
         w[np.abs(i - c) > 4 * sigma + 0.5] = 0.0
@@ -133,27 +133,75 @@ def decimate_and_zoom(data: np.ndarray, k: int, axis: int, start: int = 0
     return lr, up
 
 
+def tilt_axis(axis: int) -> int:
+    """World axis an oblique stack thick along ``axis`` is tilted about: left-right (x)
+    for coronal and axial stacks (as an AC-PC or hippocampal angulation), anterior-
+    posterior (y) for sagittal ones."""
+    return 1 if axis == 0 else 0
+
+
+def tilted_grid(data: np.ndarray, affine: np.ndarray, axis: int, degrees: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``data`` resampled (cubic B-spline, zero outside) onto a grid of the same voxel
+    sizes rotated by ``degrees`` about world axis :func:`tilt_axis` through the field of
+    view's centre, large enough to hold the whole field of view: the fine grid an oblique
+    slice stack integrates over."""
+    theta = np.deg2rad(degrees)
+    u = tilt_axis(axis)
+    a, b = [i for i in range(3) if i != u]
+    rot = np.eye(3)
+    rot[a, a] = rot[b, b] = np.cos(theta)
+    rot[a, b], rot[b, a] = -np.sin(theta), np.sin(theta)
+    affine = np.asarray(affine, float)
+    shape = np.asarray(data.shape[:3])
+    corners = np.array(list(np.ndindex(2, 2, 2))) * (shape - 1)
+    world = corners @ affine[:3, :3].T + affine[:3, 3]
+    centre = world.mean(0)
+    matrix = rot @ affine[:3, :3]
+    local = np.linalg.solve(matrix, (world - centre).T).T     # corners in new voxel units
+    lo, hi = np.floor(local.min(0) + 1e-6), np.ceil(local.max(0) - 1e-6)
+    out_affine = np.eye(4)
+    out_affine[:3, :3] = matrix
+    out_affine[:3, 3] = centre + matrix @ lo
+    out_shape = tuple(int(n) for n in hi - lo + 1)
+    moved = resample(data, affine, out_affine, out_shape, order=3, mode="constant")
+    return np.clip(moved, min(0.0, float(data.min())), None), out_affine
+
+
 def degrade_file(in_file, out_file, *, axis: int, thickness: float, noise: float = 0.0,
-                 seed: int = 0, profile: str = "box", gap: float = 0.0) -> dict:
+                 seed: int = 0, profile: str = "box", gap: float = 0.0, tilt: float = 0.0,
+                 inplane: float = 0.0) -> dict:
     """Simulate a thick-slice acquisition of an isotropic NIfTI (for evaluation).
 
     ``axis`` is a world axis of the closest canonical (RAS) orientation: 0 sagittal (x),
-    1 coronal (y), 2 axial (z).  ``noise`` is the Rician noise s.d. as a fraction of the
+    1 coronal (y), 2 axial (z).  ``tilt`` (degrees) makes the stack oblique: the slices
+    are integrated on a grid rotated about :func:`tilt_axis`, and the output's affine
+    carries the rotation.  ``inplane`` (mm, 0 = the truth's voxel size) lowers the
+    in-plane resolution: each in-plane axis box-averaged onto voxels of that size, as a
+    coarser acquisition matrix.  ``noise`` is the Rician noise s.d. as a fraction of the
     99th percentile of the non-zero voxels.  Writes float32 on the thick-slice grid.
     """
     from .nifti import load_image, save_image, to_canonical
 
     ras, _ = to_canonical(load_image(in_file, allow_4d=False))
     data = np.asarray(ras.dataobj, dtype=np.float32)
-    lr, lr_affine = thick_slices(data, ras.affine, axis=axis, thickness=thickness, gap=gap,
+    fine, fine_affine = (tilted_grid(data, ras.affine, axis, tilt) if tilt
+                         else (data, ras.affine))
+    lr, lr_affine = thick_slices(fine, fine_affine, axis=axis, thickness=thickness, gap=gap,
                                  profile=profile)
+    if inplane < 0:
+        raise ValueError(f"in-plane voxel size must be >= 0 mm, got {inplane}")
+    for ax in (i for i in range(3) if i != axis and inplane > 0):
+        if inplane > float(voxel_sizes(lr_affine)[ax]) * 1.001:
+            lr, lr_affine = thick_slices(lr, lr_affine, axis=ax, thickness=inplane)
     sigma = 0.0
     if noise > 0:
         positive = data[data > 0]
         sigma = float(noise * (np.percentile(positive, 99) if positive.size else 1.0))
         lr = add_rician_noise(lr, sigma, np.random.default_rng(seed))
     save_image(lr, lr_affine, out_file, dtype=np.float32)
-    return {"shape": list(lr.shape), "sigma": sigma,
+    return {"shape": list(lr.shape), "sigma": sigma, "tilt_deg": float(tilt),
+            "tilt_axis": tilt_axis(axis) if tilt else None,
             "zooms": [float(z) for z in np.sqrt((lr_affine[:3, :3] ** 2).sum(0))]}
 
 

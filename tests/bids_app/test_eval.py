@@ -82,6 +82,38 @@ def test_eval_keeps_the_t1w_at_full_resolution_for_multi_contrast_unires(tmp_pat
     assert not list((out / "work" / "eval-scored").glob(f"{case}_unires_*.nii.gz"))
 
 
+def test_eval_oblique_coarse_gaussian_non_integer_stacks(tmp_path, demo_dataset_session):
+    """The harder degradations of a clinical protocol in one case: 8.5 mm slices (not a
+    whole number of 4 mm voxels) with a Gaussian profile, tilted 15 degrees about
+    left-right, 6 mm in-plane voxels.  The degraded images carry that geometry, the case
+    is recorded in evaluation.tsv, and UniRes (joint) still beats cubic by its stated
+    0.5 dB on every contrast (measured 2026-12-07: +0.96 T1w, +0.85 T2w, +1.24 PDw; here
+    co-registration misjudges these aligned 6 x 6 x 8.5 mm stacks by 1.6 mm and applies
+    it, which costs 4x the time per iteration but not the margin)."""
+    import nibabel as nib
+    import numpy as np
+
+    out = tmp_path / "eval"
+    assert main([str(out), "--bids-dir", str(demo_dataset_session / "groundtruth"),
+                 "--thickness", "8.5", "--axes", "2",
+                 "--noise", "0.03", "--tilt", "15", "--inplane", "6", "--profile", "gauss",
+                 "--methods", "unires", "--participant-label", "01", "--nprocs", "2",
+                 "--no-dwi", "--no-segmentation"]) == 0
+    with open(out / "evaluation.tsv") as fh:
+        rows = {(r["suffix"], r["method"]): r for r in csv.DictReader(fh, delimiter="\t")}
+    assert set(rows) == {(s, m) for s in ("T1w", "T2w", "PDw") for m in ("linear", "cubic", "unires")}
+    for r in rows.values():
+        assert (r["thickness_mm"], r["tilt_deg"], r["inplane_mm"], r["profile"]) == (
+            "8.5", "15", "6", "gauss")
+    (degraded,) = (out / "work" / "eval-bids").rglob("*_T2w.nii.gz")
+    affine = nib.load(degraded).affine
+    np.testing.assert_allclose(np.sqrt((affine[:3, :3] ** 2).sum(0)), [6, 6, 8.5], atol=1e-4)
+    assert np.degrees(np.arccos(affine[2, 2] / 8.5)) == pytest.approx(15, abs=1e-3)
+    for suffix in ("T1w", "T2w", "PDw"):
+        gain = float(rows[(suffix, "unires")]["psnr"]) - float(rows[(suffix, "cubic")]["psnr"])
+        assert gain > 0.5, (suffix, gain)
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--methods", "pccnn"], "cannot evaluate pccnn"),
     (["--methods", "babyai"], "--keep-iso T1w"),

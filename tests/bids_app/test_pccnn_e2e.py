@@ -113,6 +113,35 @@ def test_pccnn_and_sh_in_the_bids_app(trained, tmp_path, capsys):
         assert validate_dataset(deriv).ok
 
 
+@pytest.mark.slow
+def test_srprep_eval_scores_pccnn_and_sh_through_the_app(trained, tmp_path):
+    """``srprep-eval --angular-methods sh pccnn --pccnn-model W``: each angular subset
+    (1 weighted volume in 8) is a participant the App processes with both methods onto
+    the full scheme; the held-out volumes are scored against the acquired (noisy,
+    SNR 30) ones, where the tiny model is on SH's level (as in
+    test_tiny_pccnn_trains_and_is_scored_against_sh)."""
+    from srprep.bids_app.cli.evaluate import main as srprep_eval
+
+    root, model = trained
+    label = json.loads((model / "training_report.json").read_text())["split"]["test"][0][4:]
+    bids = write_dwi_phantoms(tmp_path / "bids", [label], snr=30)
+    out = tmp_path / "eval"
+    assert srprep_eval([str(out), "--bids-dir", str(bids), "--angular-methods", "sh", "pccnn",
+                        "--pccnn-model", str(model / "pccnn" / "pccnn_weights.pt"),
+                        "--angular-factors", "8", "--nprocs", "2"]) == 0
+    with open(out / "evaluation.tsv") as fh:
+        rows = {r["method"]: r for r in csv.DictReader(fh, delimiter="\t")}
+    assert set(rows) == {"sh", "pccnn"}
+    for r in rows.values():
+        assert r["suffix"] == "dwi" and r["angular_factor"] == "8" and float(r["seconds"]) > 0
+    sh, nn = float(rows["sh"]["nrmse"]), float(rows["pccnn"]["nrmse"])
+    print(f"srprep-eval NRMSE on held-out directions: pccnn {nn:.3f}, sh {sh:.3f}")
+    assert 0.2 < sh < 0.4 and nn < 1.1 * sh
+    # what was scored is the App's own output, with its provenance
+    side = next((out / "work" / "eval-dwi-app").rglob("*_desc-pccnn_dwi.json"))
+    assert json.loads(side.read_text())["srprep"]["Prediction"]["context_mode"] == "shell"
+
+
 def test_angular_usage_errors(demo_dataset, capsys, tmp_path):
     base = [str(demo_dataset / "bids"), str(tmp_path / "out"), "participant", "-w",
             str(tmp_path / "work"), "--participant-label", "01", "--skip-bids-validation"]

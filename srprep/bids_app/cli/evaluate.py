@@ -1,14 +1,17 @@
 """``srprep-eval``: how good is each method on *your* high-resolution data?
 
 For every session of a BIDS dataset with isotropic images (default: the demo's ground
-truth), thick-slice acquisitions are simulated over a grid of slice thicknesses, axes,
-noise levels, slice profiles and gaps -- all contrasts of a session degraded alike, those
+truth), thick-slice acquisitions are simulated over a grid of slice thicknesses (any
+float), axes, noise levels, slice profiles, gaps, obliquity (``--tilt``) and in-plane
+voxel sizes (``--inplane``) -- all contrasts of a session degraded alike, those
 named by ``--keep-iso`` given unchanged -- and written as a BIDS dataset with one
 participant per case.  The App itself then runs every method on it (one graph, the same
 workflows and options as ``srprep``), so what is scored is exactly what users get; each
 output is scored on its truth's grid (resampled trilinearly when it lies elsewhere)
 inside the brain mask (PSNR, SSIM, NRMSE) and downstream (grey/white-matter volumes from
-a 3-class segmentation).  dMRI: angular subsets, predicted by spherical harmonics.
+a 3-class segmentation).  dMRI: each series' angular subsets (1 weighted volume in
+``factor``) go through the App too, which synthesises the full scheme with every angular
+method (``sh``, ``pccnn``); the held-out volumes are scored.
 Output: a tidy ``evaluation.tsv``, plots and ``index.html``.
 """
 from __future__ import annotations
@@ -28,8 +31,8 @@ FULL = {"thickness": [2.0, 3.0, 4.0, 5.0], "axes": [0, 1, 2], "noise": [0.0, 0.0
         "factors": [2, 3]}
 QUICK = {"thickness": [4.0], "axes": [2], "noise": [0.03], "factors": [2]}
 COLUMNS = ["participant", "session", "image", "suffix", "method", "axis", "thickness_mm",
-           "noise", "profile", "gap_mm", "degraded", "kept", "angular_factor", "psnr", "ssim",
-           "nrmse", "rmse", "gm_ml_truth", "gm_ml", "gm_error_pct", "wm_ml_truth", "wm_ml",
+           "noise", "profile", "gap_mm", "tilt_deg", "inplane_mm", "degraded", "kept",
+           "angular_factor", "psnr", "ssim", "nrmse", "rmse", "gm_ml_truth", "gm_ml", "gm_error_pct", "wm_ml_truth", "wm_ml",
            "wm_error_pct", "seconds", "case", "warning"]
 
 
@@ -45,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"anatomical methods, run through the App's workflows (linear and "
                         f"cubic are always included): {', '.join(ANAT_METHODS)}")
     p.add_argument("--keep-iso", nargs="+", default=[], metavar="SUFFIX",
-                   help="contrasts given to the methods at full resolution instead of "
-                        "degraded (e.g. T1w: BABY-AI's and multi-contrast UniRes' "
-                        "isotropic T1w); they are not scored")
+                   help="contrasts given to the methods unchanged instead of degraded "
+                        "(e.g. T1w: BABY-AI's and multi-contrast UniRes' isotropic T1w; "
+                        "or a real thick stack of the session, such as a clinical PD "
+                        "beside a thin-slice T1w truth); they are not scored")
     p.add_argument("--mixed-axes", action="store_true",
                    help="degrade the contrasts of a session along different axes "
                         "(sagittal, coronal, axial in turn from each --axes value)")
@@ -55,11 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="slice profiles of the simulated acquisitions")
     p.add_argument("--gap", nargs="+", type=float, default=[0.0], metavar="MM",
                    help="slice gaps (mm)")
+    p.add_argument("--tilt", nargs="+", type=float, default=[0.0], metavar="DEG",
+                   help="oblique slice stacks: tilt (degrees) about the left-right axis "
+                        "(anterior-posterior for sagittal stacks)")
+    p.add_argument("--inplane", nargs="+", type=float, default=[0.0], metavar="MM",
+                   help="in-plane voxel size of the simulated acquisitions (mm; 0 = the "
+                        "truth's)")
     p.add_argument("--unires-grid", choices=["auto", "mean", "inputs"], default="auto",
                    help="UniRes' output grid (srprep --output-grid)")
     p.add_argument("--weights-dir", type=Path, default=None,
                    help="weights for the learned methods (as srprep --weights-dir)")
-    p.add_argument("--angular-methods", nargs="+", default=["sh"])
+    p.add_argument("--pccnn-model", type=Path, default=None,
+                   help="a PCCNN checkpoint (e.g. from srprep-train pccnn) instead of the "
+                        "official weights in --weights-dir (as srprep --pccnn-model)")
+    p.add_argument("--angular-methods", nargs="+", choices=["sh", "pccnn"], default=["sh"],
+                   help="dMRI methods, run through the App's workflows (pccnn: with "
+                        "--weights-dir)")
     p.add_argument("--thickness", nargs="+", type=float, default=None, metavar="MM")
     p.add_argument("--axes", nargs="+", type=int, choices=[0, 1, 2], default=None)
     p.add_argument("--noise", nargs="+", type=float, default=None,
@@ -115,6 +130,8 @@ class Case:
     noise: float
     profile: str
     gap: float
+    tilt: float                      #: obliquity of the slice stacks (degrees)
+    inplane: float                   #: in-plane voxel size (mm; 0 = the truth's)
     voxel: float                     #: the truth's voxel size: the App's --vx
     truths: dict[str, Path]          #: suffix -> ground truth (the degraded contrasts)
     kept: list[str] = field(default_factory=list)   #: contrasts given at full resolution
@@ -125,49 +142,57 @@ class Case:
         return f"{self.label}s{sorted(self.truths).index(suffix)}"
 
 
-def _sessions(images) -> dict[tuple[str, str], dict[str, Path]]:
-    """(participant, session) -> {suffix: isotropic image} of the anatomical images."""
+def _sessions(images, keep: list[str] = ()) -> tuple[dict, dict]:
+    """(participant, session) -> {suffix: image}: the isotropic anatomical images (the
+    ground truths) and the anisotropic ones, which can only be given unchanged
+    (``--keep-iso``: a real thick stack beside a thin-slice truth, as in a clinical
+    pair)."""
     from srprep.core.nifti import check_header
 
-    found: dict[tuple[str, str], dict[str, Path]] = {}
+    truths: dict[tuple[str, str], dict[str, Path]] = {}
+    others: dict[tuple[str, str], dict[str, Path]] = {}
     for sub, ses, path, suffix, datatype in images:
         if datatype != "anat":
             continue
         zooms = check_header(path).zooms[:3]
         if max(zooms) > 1.1 * min(zooms):
-            log.warning("%s is not isotropic (%s mm): not a ground truth", path.name,
-                        " x ".join(f"{z:g}" for z in zooms))
+            if suffix not in keep:
+                log.warning("%s is not isotropic (%s mm): not a ground truth", path.name,
+                            " x ".join(f"{z:g}" for z in zooms))
+            others.setdefault((sub, ses), {}).setdefault(suffix, path)
             continue
-        found.setdefault((sub, ses), {}).setdefault(suffix, path)
-    return found
+        truths.setdefault((sub, ses), {}).setdefault(suffix, path)
+    return truths, others
 
 
-def _cases(opts, grid, sessions) -> list[Case]:
-    """Every (axis, thickness, noise, profile, gap) case of every session whose thickness
-    exceeds the truth's voxel size."""
+def _cases(opts, grid, sessions, others=None) -> list[Case]:
+    """Every (axis, thickness, noise, profile, gap, tilt, in-plane voxel size) case of
+    every session whose thickness exceeds the truth's voxel size."""
     from srprep.core.nifti import check_header
 
     cases = []
     for (sub, ses), truths in sessions.items():
-        kept = [s for s in opts.keep_iso if s in truths]
+        given = (others or {}).get((sub, ses), {})
+        kept = [s for s in opts.keep_iso if s in truths or s in given]
         degraded = {s: p for s, p in truths.items() if s not in kept}
         if not degraded:
             continue
-        voxel = min(min(check_header(p).zooms[:3]) for p in truths.values())
+        voxel = min(min(check_header(p).zooms[:3]) for p in degraded.values())
         combos = itertools.product(grid["axes"], grid["thickness"], grid["noise"],
-                                   opts.profile, opts.gap)
-        for k, (axis, thick, noise, profile, gap) in enumerate(
+                                   opts.profile, opts.gap, opts.tilt, opts.inplane)
+        for k, (axis, thick, noise, profile, gap, tilt, inplane) in enumerate(
                 c for c in combos if c[1] > voxel * 1.01):
             # --mixed-axes: the contrasts' thick axes differ (sagittal, coronal, axial in
             # turn), as in a clinical protocol, the case UniRes' joint prior is made for
             axes = {sfx: (axis + i) % 3 if opts.mixed_axes else axis
                     for i, sfx in enumerate(sorted(degraded))}
             cases.append(Case(sub, ses, f"{sub}c{k:03d}", axis, thick, noise, profile, gap,
-                              voxel, degraded, kept, axes))
+                              tilt, inplane, voxel, degraded, kept, axes))
     return cases
 
 
-def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = False) -> Path:
+def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = False,
+                      others=None) -> Path:
     """A BIDS dataset with one participant per case: the degraded contrasts (seeded
     Rician noise) and, unchanged, the contrasts kept at full resolution; with ``single``,
     also one participant per case and degraded contrast holding that image alone."""
@@ -190,12 +215,16 @@ def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = Fa
             info = degrade_file(truth, anat / f"{stem}_{suffix}.nii.gz", axis=case.axes[suffix],
                                 thickness=case.thickness, noise=case.noise,
                                 seed=1000 * int(case.label[-3:]) + i, profile=case.profile,
-                                gap=case.gap)
+                                gap=case.gap, tilt=case.tilt, inplane=case.inplane)
             write_json(anat / f"{stem}_{suffix}.json",
                        {"SliceThickness": case.thickness, "srprep-eval": info})
-        for suffix in case.kept:
-            src = sessions[(case.participant, case.session)][suffix]
+        for suffix in case.kept:            # as acquired, with its sidecar
+            key = (case.participant, case.session)
+            src = sessions[key].get(suffix) or (others or {})[key][suffix]
             shutil.copyfile(src, anat / f"{stem}_{suffix}.nii.gz")
+            sidecar = src.with_name(src.name.split(".nii")[0] + ".json")
+            if sidecar.is_file():
+                shutil.copyfile(sidecar, anat / f"{stem}_{suffix}.json")
         for suffix in sorted(case.truths) if single else ():
             label = case.single(suffix)
             alone = root / f"sub-{label}" / anat.relative_to(root / f"sub-{case.label}")
@@ -250,8 +279,8 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
     from ..naming import BIDSName
     from .run import main as srprep_main
 
-    sessions = _sessions(images)
-    cases = _cases(opts, grid, sessions)
+    sessions, others = _sessions(images, opts.keep_iso)
+    cases = _cases(opts, grid, sessions, others)
     if not cases:
         log.warning("no anatomical case: no isotropic image with a slice thickness above "
                     "its voxel size")
@@ -259,7 +288,7 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
     methods = list(dict.fromkeys(["linear", "cubic", *opts.methods]))
     single = "unires-single" in methods
     methods = [m for m in methods if m != "unires-single"]
-    bids = _degraded_dataset(cases, sessions, work / "eval-bids", single)
+    bids = _degraded_dataset(cases, sessions, work / "eval-bids", single, others)
     derivatives, scored = work / "eval-app", work / "eval-scored"
     scored.mkdir(parents=True, exist_ok=True)
     runs = [(methods, {c.label: (c, None) for c in cases})]
@@ -302,6 +331,7 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
                        "image": truth.name, "suffix": suffix, "method": name,
                        "axis": case.axes[suffix], "thickness_mm": case.thickness,
                        "noise": case.noise, "profile": case.profile, "gap_mm": case.gap,
+                       "tilt_deg": case.tilt, "inplane_mm": case.inplane or case.voxel,
                        "degraded": ",".join(sorted(case.truths)),
                        "kept": ",".join(case.kept), "case": case.label,
                        "seconds": _cost(method, work / "app", label),
@@ -320,23 +350,89 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
     return rows
 
 
-def _dwi_rows(opts, grid, sub, ses, path, cache) -> list[dict]:
-    from srprep.pipelines.evaluation import AngularCase
+def _dwi_rows(opts, grid, images, work: Path) -> list[dict]:
+    """Angular cases through the App: for every dMRI series and angular factor, the
+    series' subset (all b=0, 1 weighted volume in ``factor``) is a participant of a
+    dMRI BIDS dataset; the App synthesises the series' full scheme from it
+    (``--target-bvals/--target-bvecs``) with every angular method, and the volumes held
+    out are scored against the acquired ones inside the b=0 brain mask."""
+    import json
+    import shutil
 
-    from .. import engine
+    import nibabel as nib
+    import numpy as np
 
-    stem = str(path).replace(".nii.gz", "").replace(".nii", "")
-    cases = list(itertools.product(grid["factors"], opts.angular_methods))
-    factors, methods = (list(x) for x in zip(*cases))
-    task = AngularCase(truth=str(path), bval=stem + ".bval", bvec=stem + ".bvec",
-                       source_name=path.name).split(("factor", "method"), factor=factors,
-                                                     method=methods)
-    out = engine.run(task, cache, worker="cf", n_procs=opts.nprocs)
-    if not out.ok:
-        raise RuntimeError(f"{path.name}: {out.error}")
-    return [{"participant": sub, "session": ses, "image": path.name, "suffix": "dwi",
-             "method": m, "angular_factor": f, **out.outputs.out[i]}
-            for i, (f, m) in enumerate(cases)]
+    from srprep.core.angular import angular_subset_file, score_angular_file
+    from srprep.core.atomic import write_json
+    from srprep.core.nifti import save_image
+
+    from .run import main as srprep_main
+
+    series = [(sub, ses, path) for sub, ses, path, suffix, datatype in images
+              if datatype == "dwi" and suffix == "dwi"]
+    if not series:
+        return []
+    root, derivatives = work / "eval-dwi-bids", work / "eval-dwi-app"
+    scored = work / "eval-scored"
+    if root.exists():
+        shutil.rmtree(root)
+    scored.mkdir(parents=True, exist_ok=True)
+    write_json(root / "dataset_description.json",
+               {"Name": "srprep-eval angular subsets", "BIDSVersion": "1.10.0",
+                "DatasetType": "raw"})
+    rows, failures = [], []
+    for n, (sub, ses, path) in enumerate(series):
+        stem = str(path).split(".nii")[0]
+        bval, bvec = Path(stem + ".bval"), Path(stem + ".bvec")
+        cases = {}
+        for factor in grid["factors"]:
+            label = f"{sub}d{n:02d}f{factor}"
+            folder = root / f"sub-{label}" / (f"ses-{ses}" if ses else "") / "dwi"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"sub-{label}" + (f"_ses-{ses}" if ses else "") + "_dwi"
+            held = angular_subset_file(path, bval, bvec, factor, folder / f"{name}.nii.gz",
+                                       folder / f"{name}.bval", folder / f"{name}.bvec")
+            write_json(folder / f"{name}.json", {"srprep-eval": {
+                "source": path.name, "angular_factor": factor, "held_out": held}})
+            cases[label] = (factor, held)
+        argv = [str(root), str(derivatives), "participant", "-w", str(work / "app"),
+                "--method", *opts.angular_methods, "--target-bvals", str(bval),
+                "--target-bvecs", str(bvec), "--nprocs", str(opts.nprocs),
+                "--omp-nthreads", "1", "--skip-bids-validation",
+                "--participant-label", *cases]
+        if opts.weights_dir:
+            argv += ["--weights-dir", str(opts.weights_dir)]
+        if opts.pccnn_model and "pccnn" in opts.angular_methods:
+            argv += ["--pccnn-model", str(opts.pccnn_model)]
+        log.info("srprep on %d angular subset(s) of %s: %s", len(cases), path.name,
+                 " ".join(opts.angular_methods))
+        if srprep_main(argv) == 2:
+            raise RuntimeError("srprep could not run on the angular subsets (see above)")
+        truth = nib.load(path)
+        for label, (factor, held) in cases.items():
+            status = json.loads((derivatives / "logs" / f"sub-{label}_status.json").read_text())
+            failures += [f"{label}: {e}" for e in status.get("errors", [])]
+            for method in status.get("methods", []):
+                for output in method.get("outputs", []):
+                    pred = nib.load(derivatives / output["output"])
+                    if pred.shape[3] != truth.shape[3]:
+                        raise RuntimeError(f"{label}: {method['name']} gave {pred.shape[3]} "
+                                           f"volumes for a {truth.shape[3]}-volume scheme")
+                    held_file = save_image(np.asarray(pred.dataobj, np.float32)[..., held],
+                                           pred.affine, scored / f"{label}_{method['name']}"
+                                           "_held-out.nii.gz", dtype=np.float32)
+                    row = {"participant": sub, "session": ses, "image": path.name,
+                           "suffix": "dwi", "method": method["name"],
+                           "angular_factor": factor, "case": label,
+                           "seconds": _cost(method, work / "app", label),
+                           "warning": "; ".join(
+                               w.split(": ", 2)[-1] for w in status.get("warnings", [])
+                               if w.startswith(f"{method['name']}: ")) or None}
+                    row.update(score_angular_file(path, bval, bvec, held, held_file))
+                    rows.append(row)
+    if failures:
+        raise RuntimeError(f"{len(failures)} case(s) failed; first: {failures[0]}")
+    return rows
 
 
 def write_tsv(rows: list[dict], path: Path) -> Path:
@@ -383,10 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     images = list(_images(bids.resolve(), opts.participant_label))
     try:
         rows += _anat_rows(opts, grid, images, work)
-        for sub, ses, path, suffix, datatype in images:
-            if datatype == "dwi" and not opts.no_dwi:
-                rows += _dwi_rows(opts, grid, sub, ses, path,
-                                  work / "eval-cache" / f"sub-{sub}")
+        if not opts.no_dwi:
+            rows += _dwi_rows(opts, grid, images, work)
     except (RuntimeError, ValueError) as exc:
         print(f"srprep-eval: {exc}", file=sys.stderr)
         return 1
