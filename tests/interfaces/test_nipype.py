@@ -34,8 +34,9 @@ def test_sr_workflow_runs_in_nipype(tmp_path, plugin):
     graph = wf.run(plugin=plugin, plugin_args=args)
     node = next(n for n in graph.nodes() if n.name == "unires")
     outs = node.result.outputs.out_files
-    # the phantom's mean space, extended to hold the thick slices' extent (grid.covering)
-    assert len(outs) == 3 and all(nib.load(o).shape == (43, 51, 43) for o in outs)
+    # the phantom's grid: the default rule's (the inputs' lattice, holding every slice)
+    assert len(outs) == 3 and all(nib.load(o).shape == ph.shape == (42, 50, 42) for o in outs)
+    assert all(np.allclose(nib.load(o).affine, ph.affine, atol=1e-5) for o in outs)
     assert node.result.outputs.summary["iterations"] == 3
 
 
@@ -72,7 +73,7 @@ def test_unires_interface_carries_a_label_map(tmp_path):
                   label_files=[str(lab)], label_hosts=[1])
     res = node.run(cwd=str(tmp_path))
     out = nib.load(res.outputs.label_out_files[0])
-    assert out.shape == (43, 51, 43) and out.get_data_dtype() == np.uint8
+    assert out.shape == ph.shape == (42, 50, 42) and out.get_data_dtype() == np.uint8
     truth = ellipsoid_labels(out.affine, out.shape)
     got = np.asarray(out.dataobj)
     assert 2 * ((got == 4) & (truth == 4)).sum() / ((got == 4).sum() + (truth == 4).sum()) > 0.85

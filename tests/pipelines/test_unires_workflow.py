@@ -29,8 +29,9 @@ def test_workflow_runs_with_cf_worker(phantom_files, tmp_path):
     outcome = engine.run(wf, tmp_path / "cache", worker="cf", n_procs=1)
     assert outcome.ok, outcome.error
     res = outcome
-    # the phantom's grid (the mean space) holding the thick slices' extent
-    assert [nib.load(str(f)).shape for f in res.outputs.out_files] == [(43, 51, 43)] * 3
+    # the phantom's grid: the default rule's (the inputs' lattice, holding every slice)
+    assert [nib.load(str(f)).shape for f in res.outputs.out_files] == [ph.shape] * 3
+    assert ph.shape == (42, 50, 42)
     assert res.outputs.summary["iterations"] == 5 and res.outputs.summary["device"] == "cpu"
 
 

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"cubic are always included): {', '.join(ANAT_METHODS)}")
     p.add_argument("--keep-iso", nargs="+", default=[], metavar="SUFFIX",
                    help="contrasts given to the methods unchanged instead of degraded "
-                        "(e.g. T1w: BABY-AI's and multi-contrast UniRes' isotropic T1w; "
+                        "(e.g. T1w: multi-contrast UniRes' isotropic T1w; BABY-AI always "
+                        "gets the isotropic T1w beside each degraded T2w; "
                         "or a real thick stack of the session, such as a clinical PD "
                         "beside a thin-slice T1w truth); they are not scored")
     p.add_argument("--mixed-axes", action="store_true",
@@ -141,6 +142,13 @@ class Case:
         """Label of the one-contrast copy of this case (``unires-single``)."""
         return f"{self.label}s{sorted(self.truths).index(suffix)}"
 
+    @property
+    def paired(self) -> str:
+        """Label of this case's BABY-AI copy: its degraded T2w beside the session's
+        isotropic T1w, given unchanged (BABY-AI's inputs), when the T1w is degraded
+        here."""
+        return f"{self.label}b"
+
 
 def _sessions(images, keep: list[str] = ()) -> tuple[dict, dict]:
     """(participant, session) -> {suffix: image}: the isotropic anatomical images (the
@@ -191,11 +199,22 @@ def _cases(opts, grid, sessions, others=None) -> list[Case]:
     return cases
 
 
+def _copy_image(src: Path, dst: Path) -> None:
+    """A NIfTI and its JSON sidecar (when it has one), unchanged."""
+    import shutil
+
+    shutil.copyfile(src, dst)
+    sidecar = src.with_name(src.name.split(".nii")[0] + ".json")
+    if sidecar.is_file():
+        shutil.copyfile(sidecar, dst.with_name(dst.name.split(".nii")[0] + ".json"))
+
+
 def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = False,
-                      others=None) -> Path:
+                      others=None, paired: bool = False) -> Path:
     """A BIDS dataset with one participant per case: the degraded contrasts (seeded
     Rician noise) and, unchanged, the contrasts kept at full resolution; with ``single``,
-    also one participant per case and degraded contrast holding that image alone."""
+    also one participant per case and degraded contrast holding that image alone; with
+    ``paired``, one per case with a degraded T2w and T1w (:attr:`Case.paired`)."""
     import shutil
 
     from srprep.core.atomic import write_json
@@ -218,13 +237,16 @@ def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = Fa
                                 gap=case.gap, tilt=case.tilt, inplane=case.inplane)
             write_json(anat / f"{stem}_{suffix}.json",
                        {"SliceThickness": case.thickness, "srprep-eval": info})
+        key = (case.participant, case.session)
         for suffix in case.kept:            # as acquired, with its sidecar
-            key = (case.participant, case.session)
             src = sessions[key].get(suffix) or (others or {})[key][suffix]
-            shutil.copyfile(src, anat / f"{stem}_{suffix}.nii.gz")
-            sidecar = src.with_name(src.name.split(".nii")[0] + ".json")
-            if sidecar.is_file():
-                shutil.copyfile(sidecar, anat / f"{stem}_{suffix}.json")
+            _copy_image(src, anat / f"{stem}_{suffix}.nii.gz")
+        if paired and {"T1w", "T2w"} <= set(case.truths):
+            folder = root / f"sub-{case.paired}" / anat.relative_to(root / f"sub-{case.label}")
+            folder.mkdir(parents=True, exist_ok=True)
+            two = stem.replace(f"sub-{case.label}", f"sub-{case.paired}", 1)
+            _copy_image(anat / f"{stem}_T2w.nii.gz", folder / f"{two}_T2w.nii.gz")
+            _copy_image(sessions[key]["T1w"], folder / f"{two}_T1w.nii.gz")
         for suffix in sorted(case.truths) if single else ():
             label = case.single(suffix)
             alone = root / f"sub-{label}" / anat.relative_to(root / f"sub-{case.label}")
@@ -287,13 +309,20 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
         return []
     methods = list(dict.fromkeys(["linear", "cubic", *opts.methods]))
     single = "unires-single" in methods
-    methods = [m for m in methods if m != "unires-single"]
-    bids = _degraded_dataset(cases, sessions, work / "eval-bids", single, others)
+    # BABY-AI needs the isotropic T1w: where the T1w is degraded too, it runs on a copy of
+    # each case holding the degraded T2w and the session's T1w as acquired
+    paired = "babyai" in methods and "T1w" not in opts.keep_iso
+    methods = [m for m in methods if m != "unires-single" and not (paired and m == "babyai")]
+    bids = _degraded_dataset(cases, sessions, work / "eval-bids", single, others, paired)
     derivatives, scored = work / "eval-app", work / "eval-scored"
     scored.mkdir(parents=True, exist_ok=True)
     runs = [(methods, {c.label: (c, None) for c in cases})]
     if single:
-        runs.append((["unires"], {c.single(sfx): (c, sfx) for c in cases for sfx in c.truths}))
+        runs.append((["unires"], {c.single(sfx): (c, ("unires-single", sfx))
+                                  for c in cases for sfx in c.truths}))
+    if paired:
+        runs.append((["babyai"], {c.paired: (c, ("babyai", "T2w")) for c in cases
+                                  if {"T1w", "T2w"} <= set(c.truths)}))
     for run_methods, labelled in runs:
         for voxel in sorted({c.voxel for c, _ in labelled.values()}):
             labels = [label for label, (c, _) in labelled.items() if c.voxel == voxel]
@@ -311,11 +340,13 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
                 raise RuntimeError("srprep could not run on the degraded cases (see above)")
     masks: dict[Path, Path] = {}
     rows, failures = [], []
-    for label, (case, alone) in [item for _, labelled in runs for item in labelled.items()]:
+    for label, (case, variant) in [item for _, labelled in runs for item in labelled.items()]:
         status = json.loads((derivatives / "logs" / f"sub-{label}_status.json").read_text())
         failures += [f"{label}: {e}" for e in status.get("errors", [])]
         for method in status.get("methods", []):
-            name = "unires-single" if alone else method["name"]
+            name = variant[0] if variant else method["name"]
+            given = [variant[1]] if variant else sorted(case.truths)   # degraded inputs
+            kept = sorted(set(case.kept) | ({"T1w"} if name == "babyai" else set()))
             for output in method.get("outputs", []):
                 path = derivatives / output["output"]
                 suffix = BIDSName.parse(path.name).suffix
@@ -332,8 +363,8 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
                        "axis": case.axes[suffix], "thickness_mm": case.thickness,
                        "noise": case.noise, "profile": case.profile, "gap_mm": case.gap,
                        "tilt_deg": case.tilt, "inplane_mm": case.inplane or case.voxel,
-                       "degraded": ",".join(sorted(case.truths)),
-                       "kept": ",".join(case.kept), "case": case.label,
+                       "degraded": ",".join(given), "kept": ",".join(kept),
+                       "case": case.label,
                        "seconds": _cost(method, work / "app", label),
                        "truth": str(truth),
                        "estimate": str(estimate)}
@@ -453,10 +484,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"srprep-eval: error: cannot evaluate {', '.join(unknown)} on anatomical "
               f"images; choose from {', '.join(ANAT_METHODS)}", file=sys.stderr)
-        return 2
-    if "babyai" in opts.methods and "T1w" not in opts.keep_iso:
-        print("srprep-eval: error: babyai needs the isotropic T1w: add --keep-iso T1w",
-              file=sys.stderr)
         return 2
     out = opts.output_dir.resolve()
     work = (opts.work_dir or out / "work").resolve()

@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     ur.add_argument("--scale", action="store_true",
                     help="estimate even/odd slice intensity factors (interleaved 2-D scans)")
     ur.add_argument("--unified-rigid", action="store_true",
-                    help="refine the rigid alignment of each image inside the fit")
+                    help="refine the rigid alignment of each image inside the fit (on "
+                         "UniRes' mean space: on the inputs' lattice it cannot move)")
     ur.add_argument("--ct", action="store_true", help="inputs are CT (Hounsfield units)")
     ur.add_argument("--linear", action="store_true",
                     help="trilinear reslice onto the common grid only (no fit)")
@@ -173,11 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="auto (default): reconstruct on the lattice of the first input that "
                          "already has the output voxel size (usually the T1w), so it is not "
                          "interpolated and the outputs overlay it voxel for voxel; otherwise "
-                         "on UniRes' mean space extended to hold every input's whole field "
-                         "of view; 'mean': UniRes' own mean space box; 'inputs': as auto, with "
-                         "the mean space moved, axis by axis, onto the lattice the inputs "
-                         "sample at the output voxel size (thick stacks along different "
-                         "axes: no output is interpolated again to overlay an input)")
+                         "in the first input's (the T1w's) orientation, on the lattice the "
+                         "inputs sample at the output voxel size axis by axis, holding every "
+                         "input's whole field of view; 'mean': UniRes' own mean space (the "
+                         "barycentre of the input affines); 'inputs': the same as auto")
     ur.add_argument("--crop", action="store_true",
                     help="output grid = the MNI152 box of --fov at --output-resolution, "
                          "without aligning the subject (for data already in MNI-like world "

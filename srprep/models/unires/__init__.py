@@ -46,7 +46,11 @@ Deviations from the original, each deliberate:
     voxel size, its own lattice is the output grid (UniRes: always the mean space, whose
     sub-voxel phase matches no input, so a T1w-aligned use of the outputs needs one more
     interpolation; on the 2 mm demo that alone turned +2.0/+3.1 dB over cubic into
-    -0.2/-0.9 dB).  ``grid="mean"`` restores the reference.
+    -0.2/-0.9 dB).  When no input has it, the grid takes the first input's orientation
+    (not the barycentre of all inputs') and the lattice the inputs sample at the output
+    voxel size, axis by axis (:func:`.grid.output_grid`; with differently thick or
+    oblique stacks the barycentre's lattice matches no input, and the joint fit lost to
+    single-contrast fits).  ``grid="mean"`` restores the reference.
 12. **Noise s.d. checked without the background**: the background mixture's sigma is kept
     only within 0.2-1.2x Immerkaer's in-tissue estimate, else the latter is used (zeroed,
     masked, cropped, 8-bit backgrounds); a background-free image's contrast mu is its
@@ -72,6 +76,11 @@ Deviations from the original, each deliberate:
     hold every input voxel and each thick slice's extent; on the reference's ellipsoid
     table this changes the RMSE on the reference's box by -0.4/-0.2/-1.1.
     ``grid="mean"`` keeps the reference's box.
+16. **``unified_rigid`` runs on UniRes' mean space** (extended as in 15): on a grid that
+    shares the inputs' lattice (11) the in-fit rigid update samples the output exactly at
+    the trilinear interpolant's kinks, where any move off the lattice costs more
+    interpolation blur than the motion it corrects; every Gauss-Newton step was rejected
+    and the refinement never left the identity.  The sidecar's ``grid`` says so.
 
 Layout: ``fit`` (the entry point: inputs, settings), ``grid`` (output grid, memory
 estimate; no torch),

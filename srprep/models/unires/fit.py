@@ -19,7 +19,7 @@ from srprep.core.noise import NoiseEstimate, estimate_noise
 from srprep.core.resample import resample
 
 from .grid import (GRID_RULES, NEAR_SAME_SIZE, _voxel_sizes,  # noqa: F401 (public here too)
-                   estimate_memory_gb, output_grid, solve_lattice)
+                   covering, estimate_memory_gb, output_grid, solve_lattice)
 from .projection import Projection
 from .solver import ADMM, Observation, Options
 
@@ -153,10 +153,22 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
     n_channels = max(im.channel for im in images) + 1
     if sorted({im.channel for im in images}) != list(range(n_channels)):
         raise ValueError("channels must be numbered 0..C-1 without gaps")
+    rule = s.grid
     if grid is None:
+        # --unified-rigid: on the inputs' lattice (the default grid) the samples of the
+        # in-fit rigid update sit on the trilinear interpolant's kinks, where moving off
+        # the lattice always costs more (interpolation blur) than the motion it corrects:
+        # every Gauss-Newton step was rejected and the refinement never left the identity
+        # (tests/models/unires/test_fit.py).  It runs on UniRes' mean space instead.
+        if s.unified_rigid and rule != "mean" and len(images) > 1:
+            rule = "mean"
         y_affine, y_shape, mode, source = output_grid(
             [im.affine for im in images], [im.data.shape for im in images], s.voxel_size,
-            s.grid)
+            rule)
+        if rule != s.grid and mode != "identity":
+            y_affine, y_shape = covering(y_affine, y_shape, [im.affine for im in images],
+                                         [im.data.shape for im in images])
+            source += " (--unified-rigid)"
     else:
         y_affine, y_shape = np.asarray(grid[0], float), tuple(int(d) for d in grid[1])
         mode, source = "sr", "given"
@@ -166,7 +178,7 @@ def fit(images: list[InputImage], settings: Settings | None = None, *,
         per_value = torch.finfo(dtype).bits / 32
         check_device_memory("unires", per_value * estimate_memory_gb(
             n_channels, len(images), int(np.prod(y_shape))), str(device))
-    lattice = None if s.linear or (s.grid == "mean" and grid is None) else solve_lattice(
+    lattice = None if s.linear or (rule == "mean" and grid is None) else solve_lattice(
         [im.affine for im in images], y_affine, y_shape)
     target = (y_affine, y_shape)
     if lattice is not None:                    # solved there, resliced onto ``target``

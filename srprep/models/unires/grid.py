@@ -16,10 +16,11 @@ def _voxel_sizes(affine):
 
 
 #: output-grid rules: ``auto`` -- the lattice of the first input that already has the
-#: output voxel size (e.g. a 1 mm T1w for 1 mm outputs), else UniRes' mean space;
-#: ``mean`` -- always the mean space (the reference's behaviour); ``inputs`` -- as
-#: ``auto``, with the mean space moved axis by axis onto the lattice on which the inputs
-#: sample that axis at the output voxel size (thick stacks along different axes).
+#: output voxel size (e.g. a 1 mm T1w for 1 mm outputs); else the first input's (the
+#: reference's) orientation, moved axis by axis onto the lattice on which the inputs
+#: sample that axis at the output voxel size, its box holding every input; ``mean`` --
+#: UniRes' own mean space (the barycentre of the input affines; the reference's
+#: behaviour); ``inputs`` -- the same as ``auto`` (its name in srprep 2026-12-07).
 GRID_RULES = ("auto", "mean", "inputs")
 
 
@@ -35,7 +36,14 @@ def output_grid(affines, shapes, voxel_size, rule: str = "auto"
     trilinear step cost UniRes 1.9 dB (T2w) and 3.2 dB (PDw) against the truth
     (benchmarks/RESULTS.md).  On that
     input's own lattice it is not resampled at all and the outputs overlay it voxel for
-    voxel, as users of ``space-T1w`` derivatives expect.
+    voxel, as users of ``space-T1w`` derivatives expect.  When no input has the output
+    voxel size, the grid takes the first input's orientation (the App's co-registration
+    reference, the T1w) instead of the barycentre of every input's, and the lattice on
+    which the inputs sample each axis at the output voxel size (:func:`_input_phases`):
+    with a real oblique PD beside a coronal thick T1w the barycentre was rotated 4
+    degrees from both, so the joint fit had to be interpolated again to overlay the T1w,
+    and lost to fitting the T1w alone; in the T1w's frame it beats it (+0.2 dB at
+    1.76 mm, +0.6 dB at 3.52 mm; benchmarks/RESULTS.md).
     """
     if rule not in GRID_RULES:
         raise ValueError(f"grid rule must be one of {', '.join(GRID_RULES)}, got {rule!r}")
@@ -50,19 +58,21 @@ def output_grid(affines, shapes, voxel_size, rule: str = "auto"
     if denoise and all(np.allclose(a, affines[0], atol=1e-3) for a in affines) and \
             all(s == shapes[0] for s in shapes):
         return np.asarray(affines[0], float), shapes[0], "identity", "input 0"
-    if rule in ("auto", "inputs") and target is not None:
-        for i, (affine, size) in enumerate(zip(affines, sizes)):
-            if np.allclose(size, target, atol=1e-3):
-                return np.asarray(affine, float), shapes[i], mode, f"input {i}"
-    affine, shape = mean_space(affines, shapes, target)
-    source = "mean space"
-    if rule == "inputs" and target is not None:
-        affine, aligned = _input_phases(affine, affines, target)
-        if aligned:
-            source = "mean space, lattice of " + ", ".join(
-                f"{'xyz'[k]}: input {i}" for k, i in aligned.items())
-    if rule in ("auto", "inputs"):
-        affine, shape = covering(affine, shape, affines, shapes)
+    if rule == "mean" or target is None:
+        affine, shape = mean_space(affines, shapes, target)
+        if rule != "mean":
+            affine, shape = covering(affine, shape, affines, shapes)
+        return affine, shape, mode, "mean space"
+    for i, (affine, size) in enumerate(zip(affines, sizes)):
+        if np.allclose(size, target, atol=1e-3):
+            return np.asarray(affine, float), shapes[i], mode, f"input {i}"
+    # the reference input's frame (the T1w's in the App): its orientation, not the
+    # barycentre of every input's, which lies between an oblique stack and the others
+    affine, shape = mean_space(affines[:1], shapes[:1], target)
+    affine, aligned = _input_phases(affine, affines, target)
+    source = "input 0's orientation" + (", lattice of " + ", ".join(
+        f"{'xyz'[k]}: input {i}" for k, i in aligned.items()) if aligned else "")
+    affine, shape = covering(affine, shape, affines, shapes)
     return affine, shape, mode, source
 
 
@@ -76,9 +86,8 @@ def _input_phases(affine, affines, target) -> tuple[np.ndarray, dict[int, int]]:
     (-0.22/-0.61/-0.61 voxel on the 4 mm demo), so each output must be interpolated again
     to overlay any input, which cost the joint fit more than it gained (srprep-eval
     --mixed-axes, 4 mm demo, 8 mm slices: jointly on the mean space T2w/PDw -1.3/-1.9 dB
-    below single-contrast fits, on the inputs' lattice +0.5/+1.7 dB above them;
-    benchmarks/RESULTS.md).  Not the default yet: the phantoms of the tests define their
-    truth on the mean space.  Returns the moved affine and {output axis: input index}."""
+    below single-contrast fits, on the inputs' lattice +0.2/+1.4 dB above them;
+    benchmarks/RESULTS.md).  Returns the moved affine and {output axis: input index}."""
     affine = np.asarray(affine, float).copy()
     target = np.broadcast_to(np.asarray(target, float), (3,))
     aligned: dict[int, int] = {}

@@ -1,10 +1,11 @@
 """Multi-contrast phantoms with known ground truth, for tests, benchmarks and evaluation.
 
 Following UniRes' own test protocol, the ground truth is placed on the grid the
-reconstruction will choose: the thick-slice geometries come first, their mean space is
-computed, the truth is rasterised at its voxel centres, and each observation is
-simulated with the forward operator plus Rician noise.  Errors are then pure
-reconstruction errors (no lattice offset between truth and output).
+reconstruction will choose: the thick-slice geometries come first, the output grid is
+computed (``grid``: srprep's default rule, or ``"mean"``, the reference's mean space,
+for the reference's own figures), the truth is rasterised at its voxel centres, and each
+observation is simulated with the forward operator plus Rician noise.  Errors are then
+pure reconstruction errors (no lattice offset between truth and output).
 """
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .meanspace import mean_space
 from srprep.core.resample import resample
 
 from .fit import InputImage
+from .grid import output_grid
 from .projection import Projection
 
 #: (contrast, thick axis) of the three-stack protocol: T1w sagittal, T2w coronal, PDw axial
@@ -49,7 +50,7 @@ def thick_geometry(box_mm: np.ndarray, origin: np.ndarray, voxel: float, axis: i
 
 def mni_phantom(*, voxel: float = 2.0, thickness: float = 6.0, noise: float = 0.03,
                 seed: int = 0, motion: list[np.ndarray] | None = None,
-                interleave: list[float] | None = None) -> Phantom:
+                interleave: list[float] | None = None, grid: str = "auto") -> Phantom:
     """Three contrasts from the MNI152 template, each thick-sliced along its own axis.
 
     Args:
@@ -59,6 +60,7 @@ def mni_phantom(*, voxel: float = 2.0, thickness: float = 6.0, noise: float = 0.
         motion: optional world-space rigid matrix per stack (head moved between scans;
             the headers do not know it).
         interleave: optional even/odd intensity factors ``e^s`` per stack.
+        grid: output-grid rule the truth is placed on (:data:`.grid.GRID_RULES`).
     """
     from srprep.core.phantoms import truth_images
 
@@ -66,7 +68,8 @@ def mni_phantom(*, voxel: float = 2.0, thickness: float = 6.0, noise: float = 0.
     box = np.array(next(iter(images_1mm.values())).shape) * 1.0
     origin = affine_1mm[:3, 3]
     geoms = [thick_geometry(box, origin, voxel, axis, thickness) for _, axis in STACKS]
-    y_affine, y_shape = mean_space([g[0] for g in geoms], [g[1] for g in geoms], voxel)
+    y_affine, y_shape = output_grid([g[0] for g in geoms], [g[1] for g in geoms], voxel,
+                                    grid)[:2]
     rng = np.random.default_rng(seed)
     truth, obs, sigmas = [], [], []
     for c, ((name, _), (x_affine, x_shape)) in enumerate(zip(STACKS, geoms)):
@@ -120,12 +123,14 @@ def ellipsoid_labels(affine: np.ndarray, shape) -> np.ndarray:
 
 def ellipsoid_phantom(*, sigma=(40.0, 60.0, 60.0), seed: int = 0,
                       interleave: list[float] | None = None,
-                      motion: list[np.ndarray] | None = None) -> Phantom:
+                      motion: list[np.ndarray] | None = None, grid: str = "auto") -> Phantom:
     """The three-stack ellipsoid phantom of UniRes' test protocol (4 mm slices along x,
-    y and z for T1w, T2w and PDw; 1 mm in-plane; 40 x 48 x 40 mm box)."""
+    y and z for T1w, T2w and PDw; 1 mm in-plane; 40 x 48 x 40 mm box); the truth on the
+    output grid of rule ``grid`` (``"mean"``: the reference's)."""
     geoms = [(np.diag([4.0, 1, 1, 1]), (10, 48, 40)), (np.diag([1.0, 4, 1, 1]), (40, 12, 40)),
              (np.diag([1.0, 1, 4, 1]), (40, 48, 10))]
-    y_affine, y_shape = mean_space([g[0] for g in geoms], [g[1] for g in geoms], 1.0)
+    y_affine, y_shape = output_grid([g[0] for g in geoms], [g[1] for g in geoms], 1.0,
+                                    grid)[:2]
     labels = ellipsoid_labels(y_affine, y_shape)
     rng = np.random.default_rng(seed)
     truth, obs = [], []

@@ -8,17 +8,18 @@ from srprep.models.unires.phantom import ellipsoid_phantom
 from tests.helpers import write_nifti
 
 
-def test_int16_inputs_give_int16_outputs_on_mean_space(tmp_path):
+def test_int16_inputs_give_int16_outputs_on_the_default_grid(tmp_path):
     ph = ellipsoid_phantom()
     files = [write_nifti(tmp_path / f"{n}.nii.gz", im.data, im.affine, dtype=np.int16)
              for n, im in zip(ph.names, ph.images)]
     outs = [tmp_path / f"out_{n}.nii.gz" for n in ph.names]
     summary = unires_files(files, [0, 1, 2], outs, None, max_iter=8)
-    # the mean space (the phantom's grid), extended by 2 voxels on the low side of each
-    # axis to hold the thick slices' whole extent
-    assert summary["grid_shape"] == [43, 51, 43] and summary["iterations"] == 8
-    expected = ph.affine.copy()
-    expected[:3, 3] -= ph.affine[:3, :3] @ [2, 2, 2]
+    # the phantom's grid: the default rule's (the inputs' 1 mm lattice, in the first
+    # input's orientation, holding every thick slice's whole extent)
+    assert summary["grid_shape"] == [42, 50, 42] and summary["iterations"] == 8
+    expected = ph.affine
+    assert summary["grid"] == ("input 0's orientation, lattice of x: input 1, y: input 0, "
+                               "z: input 0")
     for out, src in zip(outs, files):
         img = nib.load(out)
         assert img.get_data_dtype() == np.int16 == nib.load(src).get_data_dtype()
@@ -94,9 +95,11 @@ def test_label_map_follows_its_host_onto_the_output_grid(tmp_path):
     shift = np.eye(4)
     shift[2, 3] = -5
     outs = [tmp_path / f"o{i}.nii.gz" for i in range(3)]
+    # on the mean space, off the host's lattice, where the interpolation of labels
+    # matters (on the default grid the host's in-plane voxels are output voxels)
     unires_files(files, [0, 1, 2], outs, [np.eye(4).tolist()] * 2 + [shift.tolist()],
                  linear=True, grid_like=None, label_files=[lab_file], label_hosts=[2],
-                 label_out_files=[tmp_path / "lab_out.nii.gz"])
+                 label_out_files=[tmp_path / "lab_out.nii.gz"], grid="mean")
     out = nib.load(tmp_path / "lab_out.nii.gz")
     assert out.get_data_dtype() == np.uint8 and out.shape == nib.load(outs[0]).shape
     truth = ellipsoid_labels(out.affine, out.shape)
