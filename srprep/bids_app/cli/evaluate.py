@@ -323,6 +323,8 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
     if paired:
         runs.append((["babyai"], {c.paired: (c, ("babyai", "T2w")) for c in cases
                                   if {"T1w", "T2w"} <= set(c.truths)}))
+        if not runs[-1][1]:
+            log.warning("babyai: no session has an isotropic T1w and T2w; not evaluated")
     for run_methods, labelled in runs:
         for voxel in sorted({c.voxel for c, _ in labelled.values()}):
             labels = [label for label, (c, _) in labelled.items() if c.voxel == voxel]
