@@ -1,6 +1,8 @@
 """``--random-seed`` and ``--write-graph``: reproducibility and inspection options of the App."""
 import tomllib
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -108,8 +110,25 @@ class _Job:
         self.cache_dir, self.name, self.task = folder, "step", object()
 
 
+def _two_measured_tasks(root: str) -> None:
+    """A 400 MB task then a 10 MB one, measured as the default worker measures them."""
+    from srprep.bids_app.workers import measured
+
+    with measured(_Job(Path(root) / "big")):
+        block = np.ones(400 * 2**20 // 8)          # 400 MB touched
+        del block
+    with measured(_Job(Path(root) / "small")):
+        np.ones(10 * 2**20 // 8)
+
+
 def test_resource_records_are_per_task(tmp_path):
+    """Run in a fresh spawned process, as the worker's tasks are.  In a long-lived pytest
+    worker the result depended on what earlier tests left resident: one CI run recorded
+    1.89 GB for both tasks (the worker's resident size; the 400 MB block did not raise
+    it, presumably reusing freed heap pages), so the per-task reset could not be seen.
+    Not reproduced by running a UniRes fit first in the same process."""
     import json
+    import multiprocessing
     import time
 
     from srprep.bids_app.workers import USAGE_FILE, collect_usage, measured
@@ -118,11 +137,11 @@ def test_resource_records_are_per_task(tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
     for folder in (big, small):
         folder.mkdir()
-    with measured(_Job(big)):
-        block = np.ones(400 * 2**20 // 8)          # 400 MB touched
-        del block
-    with measured(_Job(small)):
-        np.ones(10 * 2**20 // 8)
+    proc = multiprocessing.get_context("spawn").Process(target=_two_measured_tasks,
+                                                       args=(str(tmp_path),))
+    proc.start()
+    proc.join(120)
+    assert proc.exitcode == 0
     records = collect_usage(tmp_path, since)
     assert [r["task"] for r in records] == ["step", "step"]
     first, second = (json.loads((f / USAGE_FILE).read_text()) for f in (big, small))
