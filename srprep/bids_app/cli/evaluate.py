@@ -209,23 +209,38 @@ def _copy_image(src: Path, dst: Path) -> None:
         shutil.copyfile(sidecar, dst.with_name(dst.name.split(".nii")[0] + ".json"))
 
 
+def _new_dataset(root: Path, name: str) -> None:
+    """An empty raw BIDS dataset at ``root`` (a previous one there is replaced)."""
+    import shutil
+
+    from srprep.core.atomic import write_json
+
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    write_json(root / "dataset_description.json",
+               {"Name": name, "BIDSVersion": "1.10.0", "DatasetType": "raw"})
+
+
+def _method_warnings(status: dict, method: str, names: list[str] | None = None) -> str | None:
+    """The App's warnings about ``method`` (e.g. "outside the training domain") from a
+    participant's status record, without their prefixes; only those naming one of the
+    input files ``names`` when given."""
+    return "; ".join(w.split(": ", 2)[-1] for w in status.get("warnings", [])
+                     if w.startswith(f"{method}: ")
+                     and (names is None or any(f": {n}: " in w for n in names))) or None
+
+
 def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = False,
                       others=None, paired: bool = False) -> Path:
     """A BIDS dataset with one participant per case: the degraded contrasts (seeded
     Rician noise) and, unchanged, the contrasts kept at full resolution; with ``single``,
     also one participant per case and degraded contrast holding that image alone; with
     ``paired``, one per case with a degraded T2w and T1w (:attr:`Case.paired`)."""
-    import shutil
-
     from srprep.core.atomic import write_json
     from srprep.core.synth import degrade_file
 
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
-    write_json(root / "dataset_description.json",
-               {"Name": "srprep-eval degraded cases", "BIDSVersion": "1.10.0",
-                "DatasetType": "raw"})
+    _new_dataset(root, "srprep-eval degraded cases")
     for case in cases:
         anat = root / f"sub-{case.label}" / (f"ses-{case.session}" if case.session else "") / "anat"
         anat.mkdir(parents=True, exist_ok=True)
@@ -252,8 +267,8 @@ def _degraded_dataset(cases: list[Case], sessions, root: Path, single: bool = Fa
             alone = root / f"sub-{label}" / anat.relative_to(root / f"sub-{case.label}")
             alone.mkdir(parents=True, exist_ok=True)
             one = stem.replace(f"sub-{case.label}", f"sub-{label}", 1)
-            for ext in (".nii.gz", ".json"):   # the very same degraded image
-                shutil.copyfile(anat / f"{stem}_{suffix}{ext}", alone / f"{one}_{suffix}{ext}")
+            _copy_image(anat / f"{stem}_{suffix}.nii.gz",   # the very same degraded image
+                        alone / f"{one}_{suffix}.nii.gz")
     return root
 
 
@@ -371,10 +386,7 @@ def _anat_rows(opts, grid, images, work: Path) -> list[dict]:
                        "truth": str(truth),
                        "estimate": str(estimate)}
                 names = [Path(i).name for i in output.get("inputs", [])]
-                row["warning"] = "; ".join(   # the App's "outside the training domain"
-                    w.split(": ", 2)[-1] for w in status.get("warnings", [])
-                    if w.startswith(f"{method['name']}: ")
-                    and any(f": {n}: " in w for n in names)) or None
+                row["warning"] = _method_warnings(status, method["name"], names)
                 row.update(score_files(truth, estimate, masks[truth], contrast=suffix,
                                        segment=not opts.no_segmentation))
                 rows.append(row)
@@ -390,7 +402,6 @@ def _dwi_rows(opts, grid, images, work: Path) -> list[dict]:
     (``--target-bvals/--target-bvecs``) with every angular method, and the volumes held
     out are scored against the acquired ones inside the b=0 brain mask."""
     import json
-    import shutil
 
     import nibabel as nib
     import numpy as np
@@ -407,12 +418,8 @@ def _dwi_rows(opts, grid, images, work: Path) -> list[dict]:
         return []
     root, derivatives = work / "eval-dwi-bids", work / "eval-dwi-app"
     scored = work / "eval-scored"
-    if root.exists():
-        shutil.rmtree(root)
+    _new_dataset(root, "srprep-eval angular subsets")
     scored.mkdir(parents=True, exist_ok=True)
-    write_json(root / "dataset_description.json",
-               {"Name": "srprep-eval angular subsets", "BIDSVersion": "1.10.0",
-                "DatasetType": "raw"})
     rows, failures = [], []
     for n, (sub, ses, path) in enumerate(series):
         stem = str(path).split(".nii")[0]
@@ -458,9 +465,7 @@ def _dwi_rows(opts, grid, images, work: Path) -> list[dict]:
                            "suffix": "dwi", "method": method["name"],
                            "angular_factor": factor, "case": label,
                            "seconds": _cost(method, work / "app", label),
-                           "warning": "; ".join(
-                               w.split(": ", 2)[-1] for w in status.get("warnings", [])
-                               if w.startswith(f"{method['name']}: ")) or None}
+                           "warning": _method_warnings(status, method["name"])}
                     row.update(score_angular_file(path, bval, bvec, held, held_file))
                     rows.append(row)
     if failures:
