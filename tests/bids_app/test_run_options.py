@@ -1,6 +1,5 @@
 """``--random-seed`` and ``--write-graph``: reproducibility and inspection options of the App."""
 import tomllib
-
 from pathlib import Path
 
 import numpy as np
